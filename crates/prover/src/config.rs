@@ -1,0 +1,412 @@
+//! Prover node settings (SPEC §6.1). Every setting is an environment variable (the seed's names,
+//! verbatim) and a command-line flag; [`ProverArgs::validate`] turns them into a [`ProverConfig`]
+//! or refuses to start with an error that says what to change.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use alloy_primitives::{Address, U256};
+use clap::Args;
+use epoch_rfq_quote::MAX_BASIS_POINT_FEE;
+
+/// The prover's settings as given (flags or env). Flatten into a clap command.
+#[derive(Debug, Clone, Args)]
+pub struct ProverArgs {
+    /// L1 JSON-RPC URL. A ws:// URL also enables event subscriptions (faster claim detection).
+    #[arg(
+        long = "l1-rpc-url",
+        env = "ETHEREUM_HOSTS",
+        default_value = "http://127.0.0.1:8545"
+    )]
+    pub ethereum_hosts: String,
+
+    /// L1 chain id; must match the chain behind ETHEREUM_HOSTS (checked at start).
+    #[arg(long, env = "L1_CHAIN_ID", default_value_t = 31337)]
+    pub l1_chain_id: u64,
+
+    /// Address of the Rollup contract.
+    #[arg(long = "rollup", env = "ROLLUP_CONTRACT_ADDRESS")]
+    pub rollup_contract_address: Option<Address>,
+
+    /// Gossip quotes over P2P. Takes effect only when PROVER_COORDINATION_NODE_URL is unset.
+    #[arg(long, env = "P2P_ENABLED", default_value_t = false,
+          value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub p2p_enabled: bool,
+
+    /// URL of a node's JSON-RPC API (e.g. http://aztec-node:8000). When set, quotes are sent
+    /// there over HTTP instead of gossiped.
+    #[arg(long = "coordination-node-url", env = "PROVER_COORDINATION_NODE_URL")]
+    pub prover_coordination_node_url: Option<String>,
+
+    /// Escrow deposit below which the prover tops up (fee-token base units).
+    #[arg(
+        long = "minimum-escrow",
+        env = "PROVER_MINIMUM_ESCROW_AMOUNT",
+        default_value = "100000"
+    )]
+    pub prover_minimum_escrow_amount: U256,
+
+    /// Escrow deposit the prover tops up to. Default: twice the minimum.
+    #[arg(long = "target-escrow", env = "PROVER_TARGET_ESCROW_AMOUNT")]
+    pub prover_target_escrow_amount: Option<U256>,
+
+    /// URL of a pricing service (POST, JSON). Unset: fixed terms from the two settings below.
+    #[arg(long = "quote-provider-url", env = "QUOTE_PROVIDER_URL")]
+    pub quote_provider_url: Option<String>,
+
+    /// Fixed fee in basis points of the epoch's fees (0..=10000), when no QUOTE_PROVIDER_URL.
+    #[arg(
+        long = "basis-point-fee",
+        env = "QUOTE_PROVIDER_BASIS_POINT_FEE",
+        default_value_t = 100
+    )]
+    pub quote_provider_basis_point_fee: u32,
+
+    /// Fixed bond amount (fee-token base units), when no QUOTE_PROVIDER_URL.
+    #[arg(
+        long = "bond-amount",
+        env = "QUOTE_PROVIDER_BOND_AMOUNT",
+        default_value = "1000"
+    )]
+    pub quote_provider_bond_amount: U256,
+
+    /// How long one request to the pricing service may take.
+    #[arg(long, env = "QUOTE_PROVIDER_TIMEOUT_MS", default_value_t = 2_000)]
+    pub quote_provider_timeout_ms: u64,
+
+    /// How many times a failed pricing request (connection error, timeout, HTTP 5xx) is retried.
+    #[arg(long, env = "QUOTE_PROVIDER_RETRIES", default_value_t = 2)]
+    pub quote_provider_retries: u32,
+
+    /// How often the prover checks L1 for completed epochs and claims (at least once per slot).
+    #[arg(
+        long = "polling-interval-ms",
+        env = "PROVER_NODE_POLLING_INTERVAL_MS",
+        default_value_t = 1_000
+    )]
+    pub prover_node_polling_interval_ms: u64,
+
+    /// Proving jobs that may run at once; the node does not quote when it could not take a job.
+    #[arg(
+        long = "max-pending-jobs",
+        env = "PROVER_NODE_MAX_PENDING_JOBS",
+        default_value_t = 1
+    )]
+    pub prover_node_max_pending_jobs: usize,
+
+    /// Where the prover keeps its database (quotes sent, claims, jobs).
+    #[arg(
+        long = "data-dir",
+        env = "DATA_DIRECTORY",
+        default_value = "./data/prover"
+    )]
+    pub data_directory: PathBuf,
+}
+
+/// Where quotes go (SPEC §6.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Coordination {
+    /// Gossip over libp2p (P2P_ENABLED=true, no PROVER_COORDINATION_NODE_URL).
+    P2p,
+    /// POST to a node's JSON-RPC API.
+    Http {
+        /// The node's URL.
+        url: String,
+    },
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct ProverConfig {
+    /// L1 JSON-RPC URL.
+    pub l1_rpc_url: String,
+    /// L1 chain id.
+    pub l1_chain_id: u64,
+    /// The Rollup contract.
+    pub rollup: Address,
+    /// Where quotes go.
+    pub coordination: Coordination,
+    /// Top up when the free deposit falls below this.
+    pub minimum_escrow: U256,
+    /// Top up to this.
+    pub target_escrow: U256,
+    /// Pricing: a service URL, or fixed terms.
+    pub pricing: Pricing,
+    /// Main-loop period.
+    pub polling_interval: Duration,
+    /// Concurrent proving jobs.
+    pub max_pending_jobs: usize,
+    /// Database directory.
+    pub data_directory: PathBuf,
+}
+
+/// How quotes are priced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pricing {
+    /// `SimpleQuoteProvider`: the same terms for every epoch.
+    Fixed {
+        /// QUOTE_PROVIDER_BASIS_POINT_FEE.
+        basis_point_fee: u32,
+        /// QUOTE_PROVIDER_BOND_AMOUNT.
+        bond_amount: U256,
+    },
+    /// `HttpQuoteProvider`: ask a pricing service for each epoch.
+    Service {
+        /// QUOTE_PROVIDER_URL.
+        url: String,
+        /// Per-request timeout.
+        timeout: Duration,
+        /// Retries after the first attempt.
+        retries: u32,
+    },
+}
+
+/// Why the prover refuses to start. Each message names the setting and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Neither coordination path is configured.
+    #[error(
+        "no way to send quotes: set P2P_ENABLED=true (and leave PROVER_COORDINATION_NODE_URL \
+         unset) to gossip them, or set PROVER_COORDINATION_NODE_URL=http://<node>:8000 to post \
+         them to a node"
+    )]
+    NoCoordination,
+    /// The rollup address is missing.
+    #[error(
+        "ROLLUP_CONTRACT_ADDRESS is not set: give the Rollup contract's address (epoch-rfq deploy prints it)"
+    )]
+    MissingRollup,
+    /// A URL setting is not a usable http(s)/ws(s) URL.
+    #[error("{setting}={value:?} is not a valid URL: {reason}")]
+    BadUrl {
+        /// The setting's env name.
+        setting: &'static str,
+        /// What was given.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Minimum above target.
+    #[error(
+        "PROVER_MINIMUM_ESCROW_AMOUNT ({minimum}) is above PROVER_TARGET_ESCROW_AMOUNT ({target}): \
+         the target is what the prover tops up to, so it must be at least the minimum"
+    )]
+    MinimumAboveTarget {
+        /// The minimum.
+        minimum: U256,
+        /// The target.
+        target: U256,
+    },
+    /// Fee above 100 %.
+    #[error("QUOTE_PROVIDER_BASIS_POINT_FEE={0} is above 10000 (100 % of the epoch's fees)")]
+    FeeTooHigh(u32),
+    /// A duration or count of zero.
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
+}
+
+impl ProverArgs {
+    /// Checks every setting and resolves defaults.
+    pub fn validate(&self) -> Result<ProverConfig, ConfigError> {
+        check_url("ETHEREUM_HOSTS", &self.ethereum_hosts, &["http", "ws"])?;
+        let rollup = self
+            .rollup_contract_address
+            .ok_or(ConfigError::MissingRollup)?;
+        let coordination = match (&self.prover_coordination_node_url, self.p2p_enabled) {
+            (Some(url), _) => {
+                check_url("PROVER_COORDINATION_NODE_URL", url, &["http"])?;
+                Coordination::Http { url: url.clone() }
+            }
+            (None, true) => Coordination::P2p,
+            (None, false) => return Err(ConfigError::NoCoordination),
+        };
+        let minimum = self.prover_minimum_escrow_amount;
+        let target = self
+            .prover_target_escrow_amount
+            .unwrap_or_else(|| minimum.saturating_mul(U256::from(2)));
+        if minimum > target {
+            return Err(ConfigError::MinimumAboveTarget { minimum, target });
+        }
+        let pricing = match &self.quote_provider_url {
+            Some(url) => {
+                check_url("QUOTE_PROVIDER_URL", url, &["http"])?;
+                if self.quote_provider_timeout_ms == 0 {
+                    return Err(ConfigError::Zero("QUOTE_PROVIDER_TIMEOUT_MS"));
+                }
+                Pricing::Service {
+                    url: url.clone(),
+                    timeout: Duration::from_millis(self.quote_provider_timeout_ms),
+                    retries: self.quote_provider_retries,
+                }
+            }
+            None => {
+                if self.quote_provider_basis_point_fee > MAX_BASIS_POINT_FEE {
+                    return Err(ConfigError::FeeTooHigh(self.quote_provider_basis_point_fee));
+                }
+                Pricing::Fixed {
+                    basis_point_fee: self.quote_provider_basis_point_fee,
+                    bond_amount: self.quote_provider_bond_amount,
+                }
+            }
+        };
+        if self.prover_node_polling_interval_ms == 0 {
+            return Err(ConfigError::Zero("PROVER_NODE_POLLING_INTERVAL_MS"));
+        }
+        if self.prover_node_max_pending_jobs == 0 {
+            return Err(ConfigError::Zero("PROVER_NODE_MAX_PENDING_JOBS"));
+        }
+        Ok(ProverConfig {
+            l1_rpc_url: self.ethereum_hosts.clone(),
+            l1_chain_id: self.l1_chain_id,
+            rollup,
+            coordination,
+            minimum_escrow: minimum,
+            target_escrow: target,
+            pricing,
+            polling_interval: Duration::from_millis(self.prover_node_polling_interval_ms),
+            max_pending_jobs: self.prover_node_max_pending_jobs,
+            data_directory: self.data_directory.clone(),
+        })
+    }
+}
+
+/// Accepts `scheme://host[:port][/path]` for the allowed scheme families (`http` allows http
+/// only: this build has no TLS, see docs/DECISIONS.md; `ws` allows ws).
+fn check_url(setting: &'static str, value: &str, families: &[&str]) -> Result<(), ConfigError> {
+    let bad = |reason: String| ConfigError::BadUrl {
+        setting,
+        value: value.to_owned(),
+        reason,
+    };
+    let Some((scheme, rest)) = value.split_once("://") else {
+        return Err(bad(
+            "expected scheme://host:port, e.g. http://127.0.0.1:8000".into(),
+        ));
+    };
+    if matches!(scheme, "https" | "wss") {
+        return Err(bad(format!(
+            "{scheme}:// is not supported by this build (no TLS); use {}:// to a local endpoint \
+             or a TLS-terminating proxy",
+            &scheme[..scheme.len() - 1]
+        )));
+    }
+    if !families.contains(&scheme) {
+        return Err(bad(format!(
+            "unsupported scheme {scheme:?}; expected {}",
+            families.join(" or ")
+        )));
+    }
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(bad("the host is missing".into()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ProverArgs,
+    }
+
+    const ROLLUP: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+
+    fn parse(extra: &[&str]) -> Result<ProverConfig, ConfigError> {
+        let mut argv = vec!["prover", "--rollup", ROLLUP];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv)
+            .expect("flags parse")
+            .args
+            .validate()
+    }
+
+    #[test]
+    fn refuses_to_start_without_a_coordination_path() {
+        let err = parse(&[]).unwrap_err();
+        assert_eq!(err, ConfigError::NoCoordination);
+        assert!(err.to_string().contains("P2P_ENABLED=true"));
+        assert!(err.to_string().contains("PROVER_COORDINATION_NODE_URL"));
+    }
+
+    #[test]
+    fn chooses_the_path_as_the_seed_says() {
+        assert_eq!(
+            parse(&["--p2p-enabled", "true"]).unwrap().coordination,
+            Coordination::P2p
+        );
+        let url = "http://127.0.0.1:8000";
+        for p2p in ["true", "false"] {
+            let cfg = parse(&["--p2p-enabled", p2p, "--coordination-node-url", url]).unwrap();
+            assert_eq!(cfg.coordination, Coordination::Http { url: url.into() });
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let cfg = parse(&["--p2p-enabled", "1"]).unwrap();
+        assert_eq!(cfg.minimum_escrow, U256::from(100_000));
+        assert_eq!(cfg.target_escrow, U256::from(200_000));
+        assert_eq!(
+            cfg.pricing,
+            Pricing::Fixed {
+                basis_point_fee: 100,
+                bond_amount: U256::from(1000)
+            }
+        );
+        assert_eq!(cfg.polling_interval, Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn rejects_bad_values_with_the_setting_named() {
+        let err = parse(&[
+            "--p2p-enabled",
+            "true",
+            "--minimum-escrow",
+            "10",
+            "--target-escrow",
+            "9",
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("PROVER_MINIMUM_ESCROW_AMOUNT (10)"),
+            "{err}"
+        );
+        let err = parse(&["--p2p-enabled", "true", "--basis-point-fee", "10001"]).unwrap_err();
+        assert_eq!(err, ConfigError::FeeTooHigh(10001));
+        let err = parse(&["--coordination-node-url", "node:8000"]).unwrap_err();
+        assert!(
+            err.to_string().contains("PROVER_COORDINATION_NODE_URL"),
+            "{err}"
+        );
+        let err = parse(&["--coordination-node-url", "https://node:8000"]).unwrap_err();
+        assert!(err.to_string().contains("no TLS"), "{err}");
+        let err = parse(&["--p2p-enabled", "true", "--quote-provider-url", "ftp://x"]).unwrap_err();
+        assert!(err.to_string().contains("QUOTE_PROVIDER_URL"), "{err}");
+        let err = parse(&["--p2p-enabled", "true", "--polling-interval-ms", "0"]).unwrap_err();
+        assert_eq!(err, ConfigError::Zero("PROVER_NODE_POLLING_INTERVAL_MS"));
+        let missing = Cli::try_parse_from(["prover", "--p2p-enabled", "true"])
+            .unwrap()
+            .args;
+        let missing = ProverArgs {
+            rollup_contract_address: None,
+            ..missing
+        };
+        assert_eq!(missing.validate().unwrap_err(), ConfigError::MissingRollup);
+    }
+
+    #[test]
+    fn amounts_accept_hex_and_reject_garbage() {
+        let cfg = parse(&["--p2p-enabled", "true", "--minimum-escrow", "0x10"]).unwrap();
+        assert_eq!(cfg.minimum_escrow, U256::from(16));
+        assert!(
+            Cli::try_parse_from(["prover", "--minimum-escrow", "ten"]).is_err(),
+            "a non-number amount must not parse"
+        );
+    }
+}
