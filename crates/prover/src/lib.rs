@@ -8,6 +8,7 @@
 pub mod config;
 pub mod pricing_service;
 pub mod quote_provider;
+pub mod store;
 
 pub use config::{ConfigError, Coordination, ProverArgs, ProverConfig};
 pub use quote_provider::{

@@ -25,7 +25,9 @@ fn epoch() -> EpochSummary {
 }
 
 async fn spawn(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("bound address");
     tokio::spawn(async move { axum::serve(listener, router).await });
     addr
