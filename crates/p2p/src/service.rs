@@ -1,0 +1,763 @@
+//! The swarm task and its handle.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use futures::StreamExt;
+use libp2p::{
+    Multiaddr, PeerId, Swarm, allow_block_list, connection_limits,
+    core::transport::ListenerId,
+    gossipsub::{
+        self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, PublishError,
+        ValidationMode, WhitelistSubscriptionFilter,
+    },
+    identify, noise,
+    swarm::{
+        NetworkBehaviour, SwarmEvent,
+        dial_opts::{DialOpts, PeerCondition},
+    },
+    tcp, yamux,
+};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
+
+use crate::{
+    P2pConfig, P2pError,
+    codec::{self, SnappyTransform},
+    metrics::{Counters, P2pMetrics},
+    peer_id_of,
+};
+
+/// A decoded gossip message handed to the application, which must answer with
+/// [`P2pHandle::report`] (until then the message is neither forwarded nor dropped from the cache).
+#[derive(Clone, Debug)]
+pub struct IncomingMessage {
+    /// Content-based id: first 20 bytes of `sha256(topic ‖ payload)`.
+    pub id: MessageId,
+    /// The peer that forwarded the message to us (pass it back to [`P2pHandle::report`]).
+    pub source: PeerId,
+    /// The peer that created and signed the message, if known.
+    pub origin: Option<PeerId>,
+    /// The decompressed payload (at most `max_payload_bytes`).
+    pub payload: Vec<u8>,
+    /// When the service received it.
+    pub received_at: std::time::Instant,
+}
+
+/// The application's verdict on an [`IncomingMessage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Validation {
+    /// Valid: forward it to our mesh peers.
+    Accept,
+    /// Not forwarded, sender not penalised (stale, duplicate, not for us).
+    Ignore,
+    /// Not forwarded, sender penalised through peer scoring (malformed, bad signature).
+    Reject,
+}
+
+impl From<Validation> for MessageAcceptance {
+    fn from(v: Validation) -> Self {
+        match v {
+            Validation::Accept => MessageAcceptance::Accept,
+            Validation::Ignore => MessageAcceptance::Ignore,
+            Validation::Reject => MessageAcceptance::Reject,
+        }
+    }
+}
+
+type Reply<T> = oneshot::Sender<T>;
+
+enum Command {
+    Publish(Vec<u8>, Reply<Result<MessageId, P2pError>>),
+    Report(MessageId, PeerId, Validation),
+    ListenAddrs(Reply<Vec<Multiaddr>>),
+    ConnectedPeers(Reply<Vec<PeerId>>),
+    MeshPeers(Reply<Vec<PeerId>>),
+    PeerScore(PeerId, Reply<Option<f64>>),
+    Dial(Multiaddr, Reply<Result<(), P2pError>>),
+    Shutdown(Reply<()>),
+}
+
+/// Cheap, cloneable handle to the running service. The service stops on
+/// [`P2pHandle::shutdown`] or when every handle has been dropped.
+#[derive(Clone)]
+pub struct P2pHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    local_peer_id: PeerId,
+    topic: Arc<str>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for P2pHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("P2pHandle")
+            .field("local_peer_id", &self.local_peer_id)
+            .field("topic", &self.topic)
+            .finish()
+    }
+}
+
+impl P2pHandle {
+    async fn request<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, P2pError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .map_err(|_| P2pError::Stopped)?;
+        rx.await.map_err(|_| P2pError::Stopped)
+    }
+
+    /// Compresses and publishes `payload` on the topic, returning its message id.
+    ///
+    /// [`P2pError::NoPeers`] (nobody subscribed yet) and [`P2pError::Duplicate`] (already
+    /// published or received) are expected outcomes a best-effort caller can ignore.
+    pub async fn publish(&self, payload: Vec<u8>) -> Result<MessageId, P2pError> {
+        self.request(|r| Command::Publish(payload, r)).await?
+    }
+
+    /// Reports the validation outcome of a received message (see [`Validation`]).
+    pub fn report(
+        &self,
+        id: MessageId,
+        source: PeerId,
+        validation: Validation,
+    ) -> Result<(), P2pError> {
+        self.commands
+            .send(Command::Report(id, source, validation))
+            .map_err(|_| P2pError::Stopped)
+    }
+
+    /// Our peer id.
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local_peer_id
+    }
+
+    /// The gossip topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The message id `payload` has on this topic.
+    pub fn message_id(&self, payload: &[u8]) -> MessageId {
+        codec::message_id(&self.topic, payload)
+    }
+
+    /// The addresses we actually listen on (resolved ports; one per interface for `0.0.0.0`).
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, P2pError> {
+        self.request(Command::ListenAddrs).await
+    }
+
+    /// Peers with at least one established connection.
+    pub async fn connected_peers(&self) -> Result<Vec<PeerId>, P2pError> {
+        self.request(Command::ConnectedPeers).await
+    }
+
+    /// Peers in our gossipsub mesh for the topic.
+    pub async fn mesh_peers(&self) -> Result<Vec<PeerId>, P2pError> {
+        self.request(Command::MeshPeers).await
+    }
+
+    /// The gossipsub score we currently give `peer` (`None` if we have no record of it).
+    pub async fn peer_score(&self, peer: PeerId) -> Result<Option<f64>, P2pError> {
+        self.request(|r| Command::PeerScore(peer, r)).await
+    }
+
+    /// Dials an address (with or without `/p2p/<peer id>`) once, without re-dial.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), P2pError> {
+        self.request(|r| Command::Dial(addr, r)).await?
+    }
+
+    /// A snapshot of the counters.
+    pub fn metrics(&self) -> P2pMetrics {
+        self.counters.snapshot()
+    }
+
+    /// Stops the service and closes all connections. Idempotent.
+    pub async fn shutdown(&self) {
+        let _ = self.request(Command::Shutdown).await;
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    limits: connection_limits::Behaviour,
+    gossipsub: gossipsub::Behaviour<SnappyTransform, WhitelistSubscriptionFilter>,
+    identify: identify::Behaviour,
+}
+
+/// Entry point: builds the swarm and runs it on a tokio task.
+pub struct P2pService;
+
+impl P2pService {
+    /// Builds the swarm, starts listening (waiting until the listen addresses are known), dials
+    /// the bootstrap peers and spawns the event loop on the current tokio runtime.
+    ///
+    /// Returns the handle and the stream of received messages.
+    pub async fn spawn(
+        config: P2pConfig,
+    ) -> Result<(P2pHandle, mpsc::Receiver<IncomingMessage>), P2pError> {
+        config.validate()?;
+        let counters = Arc::new(Counters::default());
+        let topic = IdentTopic::new(config.topic.clone());
+        let mut swarm = build_swarm(&config, &topic, counters.clone())?;
+        let local_peer_id = *swarm.local_peer_id();
+
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&topic)
+            .map_err(|e| P2pError::Build(format!("subscribe: {e}")))?;
+
+        let mut pending: HashSet<ListenerId> = HashSet::new();
+        for addr in &config.listen {
+            ensure_port_free(addr)?;
+            let id = swarm
+                .listen_on(addr.clone())
+                .map_err(|e| P2pError::Listen {
+                    addr: addr.to_string(),
+                    reason: e.to_string(),
+                })?;
+            pending.insert(id);
+        }
+        let mut listen_addrs = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !pending.is_empty() {
+            let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
+                .await
+                .map_err(|_| P2pError::Listen {
+                    addr: format!("{:?}", config.listen),
+                    reason: "no listen address reported within 5 s".to_string(),
+                })?;
+            match event {
+                SwarmEvent::NewListenAddr {
+                    listener_id,
+                    address,
+                } => {
+                    pending.remove(&listener_id);
+                    listen_addrs.push(address);
+                }
+                SwarmEvent::ListenerClosed {
+                    reason, addresses, ..
+                } => {
+                    return Err(P2pError::Listen {
+                        addr: format!("{addresses:?}"),
+                        reason: format!("listener closed: {reason:?}"),
+                    });
+                }
+                SwarmEvent::ListenerError { error, .. } => {
+                    return Err(P2pError::Listen {
+                        addr: format!("{:?}", config.listen),
+                        reason: error.to_string(),
+                    });
+                }
+                other => tracing::debug!(event = ?other, "swarm event during start-up"),
+            }
+        }
+        tracing::info!(peer_id = %local_peer_id, addrs = ?listen_addrs, topic = %config.topic,
+            "p2p service listening");
+
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (in_tx, in_rx) = mpsc::channel(config.incoming_capacity);
+
+        let mut bootstrap: HashMap<PeerId, BootstrapPeer> = HashMap::new();
+        for addr in &config.bootstrap {
+            let Some(peer) = peer_id_of(addr) else {
+                continue;
+            };
+            if peer == local_peer_id {
+                continue; // our own entry in a shared bootstrap list
+            }
+            let entry = bootstrap.entry(peer).or_insert_with(|| BootstrapPeer {
+                addrs: Vec::new(),
+                connected: false,
+                dialing: false,
+                next_attempt: Instant::now(),
+                backoff: config.redial_initial_backoff,
+                connected_since: None,
+            });
+            if !entry.addrs.contains(addr) {
+                entry.addrs.push(addr.clone());
+            }
+        }
+
+        let topic_str: Arc<str> = Arc::from(config.topic.as_str());
+        let mut service = Service {
+            swarm,
+            topic,
+            config,
+            counters: counters.clone(),
+            incoming: in_tx,
+            listen_addrs,
+            bootstrap,
+            banned: HashMap::new(),
+        };
+        service.dial_bootstrap();
+        tokio::spawn(service.run(cmd_rx));
+
+        Ok((
+            P2pHandle {
+                commands: cmd_tx,
+                local_peer_id,
+                topic: topic_str,
+                counters,
+            },
+            in_rx,
+        ))
+    }
+}
+
+fn build_swarm(
+    config: &P2pConfig,
+    topic: &IdentTopic,
+    counters: Arc<Counters>,
+) -> Result<Swarm<Behaviour>, P2pError> {
+    let gossip_config = gossipsub::ConfigBuilder::default()
+        .validation_mode(ValidationMode::Strict)
+        .validate_messages()
+        .message_id_fn(codec::gossip_message_id)
+        .max_transmit_size(config.max_rpc_bytes)
+        .max_transmit_size_for_topic(config.max_message_bytes, topic.hash())
+        .heartbeat_interval(config.heartbeat_interval)
+        .heartbeat_initial_delay(config.heartbeat_initial_delay)
+        .mesh_n(config.mesh_n)
+        .mesh_n_low(config.mesh_n_low)
+        .mesh_n_high(config.mesh_n_high)
+        .mesh_outbound_min(config.mesh_outbound_min)
+        .history_length(config.history_length)
+        .gossip_lazy(config.gossip_lazy)
+        .flood_publish(config.flood_publish)
+        .duplicate_cache_time(config.duplicate_cache_time)
+        .build()
+        .map_err(|e| P2pError::Config(format!("gossipsub: {e}")))?;
+
+    let transform = SnappyTransform {
+        max_payload_bytes: config.max_payload_bytes,
+        counters,
+    };
+    let filter = WhitelistSubscriptionFilter(HashSet::from([topic.hash()]));
+    let mut gossipsub = gossipsub::Behaviour::new_with_subscription_filter_and_transform(
+        MessageAuthenticity::Signed(config.keypair.clone()),
+        gossip_config,
+        filter,
+        transform,
+    )
+    .map_err(|e| P2pError::Build(format!("gossipsub: {e}")))?;
+    gossipsub
+        .with_peer_score(
+            config.scoring.params(topic.hash()),
+            config.scoring.thresholds(),
+        )
+        .map_err(|e| P2pError::Config(format!("peer scoring: {e}")))?;
+
+    let identify = identify::Behaviour::new(
+        identify::Config::new(config.identify_protocol.clone(), config.keypair.public())
+            .with_agent_version(config.agent_version.clone()),
+    );
+    let limits = connection_limits::Behaviour::new(
+        connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(config.max_connections))
+            .with_max_established_per_peer(Some(2))
+            .with_max_pending_incoming(Some(32)),
+    );
+    let behaviour = Behaviour {
+        blocked: allow_block_list::Behaviour::default(),
+        limits,
+        gossipsub,
+        identify,
+    };
+
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair.clone())
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| P2pError::Build(format!("transport: {e}")))?
+        .with_behaviour(|_| behaviour)
+        .map_err(|e| P2pError::Build(format!("behaviour: {e:?}")))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
+        .build();
+    Ok(swarm)
+}
+
+/// libp2p-tcp listens with `SO_REUSEPORT`, so a second node on the same port would start
+/// "successfully" and share the port with the first. Refuse that: probe a fixed TCP port with a
+/// plain bind first.
+fn ensure_port_free(addr: &Multiaddr) -> Result<(), P2pError> {
+    use libp2p::multiaddr::Protocol;
+    let mut iter = addr.iter();
+    let ip: std::net::IpAddr = match iter.next() {
+        Some(Protocol::Ip4(ip)) => ip.into(),
+        Some(Protocol::Ip6(ip)) => ip.into(),
+        _ => return Ok(()),
+    };
+    let Some(Protocol::Tcp(port)) = iter.next() else {
+        return Ok(());
+    };
+    if port == 0 {
+        return Ok(());
+    }
+    std::net::TcpListener::bind((ip, port))
+        .map(drop)
+        .map_err(|e| P2pError::Listen {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+/// Re-dial state of one bootstrap peer.
+struct BootstrapPeer {
+    addrs: Vec<Multiaddr>,
+    connected: bool,
+    dialing: bool,
+    next_attempt: Instant,
+    backoff: Duration,
+    connected_since: Option<Instant>,
+}
+
+/// A connection that lasted this long resets the re-dial backoff.
+const STABLE_CONNECTION: Duration = Duration::from_secs(30);
+/// How often bootstrap peers are checked for re-dial.
+const REDIAL_TICK: Duration = Duration::from_millis(250);
+
+struct Service {
+    swarm: Swarm<Behaviour>,
+    topic: IdentTopic,
+    config: P2pConfig,
+    counters: Arc<Counters>,
+    incoming: mpsc::Sender<IncomingMessage>,
+    listen_addrs: Vec<Multiaddr>,
+    bootstrap: HashMap<PeerId, BootstrapPeer>,
+    /// Peers disconnected for their score, and when their ban ends.
+    banned: HashMap<PeerId, Instant>,
+}
+
+impl Service {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut redial = tokio::time::interval(REDIAL_TICK);
+        redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut score_check = tokio::time::interval(self.config.score_check_interval);
+        score_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stopped: Option<Reply<()>> = None;
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = commands.recv() => match command {
+                    Some(Command::Shutdown(reply)) => {
+                        stopped = Some(reply);
+                        break;
+                    }
+                    Some(command) => self.on_command(command),
+                    None => break,
+                },
+                _ = redial.tick() => self.dial_bootstrap(),
+                _ = score_check.tick() => self.check_scores(),
+            }
+        }
+        let peer_id = *self.swarm.local_peer_id();
+        // Dropping the swarm closes the listeners and all connections; only then report back, so
+        // the port is free once `shutdown()` returns.
+        drop(self);
+        tracing::info!(%peer_id, "p2p service stopped");
+        if let Some(reply) = stopped {
+            let _ = reply.send(());
+        }
+        // Later shutdown requests from other handles find the channel closed: also fine.
+        while let Ok(Command::Shutdown(reply)) = commands.try_recv() {
+            let _ = reply.send(());
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Publish(payload, reply) => {
+                let result = self.publish(payload);
+                if result.is_ok() {
+                    self.counters.published.inc();
+                } else {
+                    self.counters.publish_failed.inc();
+                }
+                let _ = reply.send(result);
+            }
+            Command::Report(id, source, validation) => {
+                match validation {
+                    Validation::Accept => self.counters.accepted.inc(),
+                    Validation::Ignore => self.counters.ignored.inc(),
+                    Validation::Reject => self.counters.rejected.inc(),
+                }
+                let found = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &source, validation.into());
+                if !found {
+                    tracing::debug!(message_id = %id, "validation report for a message no longer cached");
+                }
+            }
+            Command::ListenAddrs(reply) => {
+                let _ = reply.send(self.listen_addrs.clone());
+            }
+            Command::ConnectedPeers(reply) => {
+                let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::MeshPeers(reply) => {
+                let hash = self.topic.hash();
+                let peers = self
+                    .swarm
+                    .behaviour()
+                    .gossipsub
+                    .mesh_peers(&hash)
+                    .copied()
+                    .collect();
+                let _ = reply.send(peers);
+            }
+            Command::PeerScore(peer, reply) => {
+                let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
+            }
+            Command::Dial(addr, reply) => {
+                let result = self.swarm.dial(addr.clone()).map_err(|e| P2pError::Dial {
+                    addr: addr.to_string(),
+                    reason: e.to_string(),
+                });
+                let _ = reply.send(result);
+            }
+            Command::Shutdown(reply) => {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn publish(&mut self, payload: Vec<u8>) -> Result<MessageId, P2pError> {
+        let max = self.config.max_payload_bytes;
+        if payload.len() > max {
+            return Err(P2pError::PayloadTooLarge {
+                len: payload.len(),
+                max,
+            });
+        }
+        let topic = self.topic.hash();
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(topic, payload)
+            .map_err(|e| match e {
+                PublishError::Duplicate => P2pError::Duplicate,
+                PublishError::NoPeersSubscribedToTopic => P2pError::NoPeers,
+                PublishError::MessageTooLarge => P2pError::MessageTooLarge {
+                    max: self.config.max_message_bytes,
+                },
+                other => P2pError::Publish(other.to_string()),
+            })
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                tracing::debug!(%peer_id, agent = %info.agent_version, "identified peer");
+            }
+            SwarmEvent::Behaviour(_) => {}
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                tracing::debug!(%peer_id, addr = %endpoint.get_remote_address(), "connected");
+                if let Some(boot) = self.bootstrap.get_mut(&peer_id) {
+                    boot.connected = true;
+                    boot.dialing = false;
+                    boot.connected_since.get_or_insert_with(Instant::now);
+                }
+                self.update_peer_gauge();
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                cause,
+                ..
+            } => {
+                tracing::debug!(%peer_id, ?cause, "connection closed");
+                if num_established == 0
+                    && let Some(boot) = self.bootstrap.get_mut(&peer_id)
+                {
+                    let now = Instant::now();
+                    if boot
+                        .connected_since
+                        .is_some_and(|t| now - t >= STABLE_CONNECTION)
+                    {
+                        boot.backoff = self.config.redial_initial_backoff;
+                    }
+                    boot.connected = false;
+                    boot.connected_since = None;
+                    schedule_redial(boot, self.config.redial_max_backoff);
+                }
+                self.update_peer_gauge();
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(?peer_id, %error, "dial failed");
+                if let Some(peer) = peer_id
+                    && !self.swarm.is_connected(&peer)
+                    && let Some(boot) = self.bootstrap.get_mut(&peer)
+                {
+                    schedule_redial(boot, self.config.redial_max_backoff);
+                }
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                if !self.listen_addrs.contains(&address) {
+                    self.listen_addrs.push(address);
+                }
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| a != &address);
+            }
+            SwarmEvent::ListenerError { error, .. } => {
+                tracing::warn!(%error, "listener error");
+            }
+            SwarmEvent::ListenerClosed {
+                addresses, reason, ..
+            } => {
+                tracing::warn!(?addresses, ?reason, "listener closed");
+                self.listen_addrs.retain(|a| !addresses.contains(a));
+            }
+            other => tracing::trace!(event = ?other, "swarm event"),
+        }
+    }
+
+    fn on_gossip_event(&mut self, event: gossipsub::Event) {
+        match event {
+            gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            } => {
+                self.counters.received.inc();
+                let incoming = IncomingMessage {
+                    id: message_id.clone(),
+                    source: propagation_source,
+                    origin: message.source,
+                    payload: message.data,
+                    received_at: std::time::Instant::now(),
+                };
+                if let Err(e) = self.incoming.try_send(incoming) {
+                    // The application is not keeping up (or gone): drop without penalising the
+                    // sender, so the message is neither forwarded nor kept in the cache.
+                    tracing::debug!(message_id = %message_id, error = %e, "incoming queue unavailable; ignoring message");
+                    self.counters.dropped.inc();
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            MessageAcceptance::Ignore,
+                        );
+                }
+            }
+            gossipsub::Event::Subscribed { peer_id, topic } => {
+                tracing::debug!(%peer_id, %topic, "peer subscribed");
+            }
+            gossipsub::Event::Unsubscribed { peer_id, topic } => {
+                tracing::debug!(%peer_id, %topic, "peer unsubscribed");
+            }
+            gossipsub::Event::GossipsubNotSupported { peer_id } => {
+                tracing::debug!(%peer_id, "peer does not support gossipsub");
+            }
+            gossipsub::Event::SlowPeer {
+                peer_id,
+                failed_messages,
+            } => {
+                tracing::debug!(%peer_id, ?failed_messages, "slow peer");
+            }
+        }
+    }
+
+    fn update_peer_gauge(&self) {
+        self.counters
+            .peers
+            .set(self.swarm.connected_peers().count() as u64);
+    }
+
+    /// Dials every bootstrap peer that is disconnected, not being dialled, not banned and whose
+    /// backoff has elapsed.
+    fn dial_bootstrap(&mut self) {
+        let now = Instant::now();
+        let max = self.config.redial_max_backoff;
+        for (peer, boot) in self.bootstrap.iter_mut() {
+            if boot.connected || boot.dialing || now < boot.next_attempt {
+                continue;
+            }
+            if self.banned.contains_key(peer) {
+                continue;
+            }
+            if self.swarm.is_connected(peer) {
+                boot.connected = true;
+                continue;
+            }
+            let opts = DialOpts::peer_id(*peer)
+                .addresses(boot.addrs.clone())
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            match self.swarm.dial(opts) {
+                Ok(()) => {
+                    tracing::debug!(%peer, "dialling bootstrap peer");
+                    boot.dialing = true;
+                }
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "cannot dial bootstrap peer");
+                    schedule_redial(boot, max);
+                }
+            }
+        }
+    }
+
+    /// Disconnects and bans connected peers whose score is below the graylist threshold, and
+    /// lifts expired bans.
+    fn check_scores(&mut self) {
+        let now = Instant::now();
+        let threshold = self.config.scoring.graylist_threshold;
+        let low: Vec<(PeerId, f64)> = self
+            .swarm
+            .connected_peers()
+            .filter_map(|p| {
+                let score = self.swarm.behaviour().gossipsub.peer_score(p)?;
+                (score < threshold).then_some((*p, score))
+            })
+            .collect();
+        for (peer, score) in low {
+            tracing::warn!(%peer, score, threshold, ban_secs = self.config.ban_duration.as_secs(),
+                "peer score below graylist threshold; disconnecting and banning");
+            self.counters.graylist_disconnects.inc();
+            self.banned.insert(peer, now + self.config.ban_duration);
+            // Closes every connection to the peer and refuses new ones while blocked.
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+        }
+        let expired: Vec<PeerId> = self
+            .banned
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in expired {
+            self.banned.remove(&peer);
+            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+            if let Some(boot) = self.bootstrap.get_mut(&peer) {
+                boot.next_attempt = now;
+            }
+            tracing::info!(%peer, "ban lifted");
+        }
+    }
+}
+
+fn schedule_redial(boot: &mut BootstrapPeer, max: Duration) {
+    boot.dialing = false;
+    boot.next_attempt = Instant::now() + boot.backoff;
+    boot.backoff = (boot.backoff * 2).min(max);
+}

@@ -1,0 +1,110 @@
+//! Bootstrap list parsing and node key persistence.
+
+// Test code: panicking on an unexpected error is the point (see clippy.toml).
+#![allow(clippy::unwrap_used)]
+
+use epoch_rfq_p2p::{Keypair, P2pError, load_or_create_keypair, parse_bootstrap_nodes, peer_id_of};
+
+fn peer() -> String {
+    Keypair::generate_ed25519()
+        .public()
+        .to_peer_id()
+        .to_string()
+}
+
+#[test]
+fn parses_comma_and_whitespace_separated_lists() {
+    let (p1, p2) = (peer(), peer());
+    let input = format!(
+        " /ip4/10.0.0.1/tcp/40400/p2p/{p1},/dns4/boot.example/tcp/40400/p2p/{p2}\n\t/ip6/::1/tcp/1/p2p/{p1} ,, "
+    );
+    let addrs = parse_bootstrap_nodes(&input).unwrap();
+    assert_eq!(addrs.len(), 3);
+    assert_eq!(peer_id_of(&addrs[0]).unwrap().to_string(), p1);
+    assert_eq!(peer_id_of(&addrs[1]).unwrap().to_string(), p2);
+    assert!(parse_bootstrap_nodes("").unwrap().is_empty());
+    assert!(parse_bootstrap_nodes(" , \n").unwrap().is_empty());
+    // Duplicates collapse.
+    let dup = format!("/ip4/1.2.3.4/tcp/1/p2p/{p1} /ip4/1.2.3.4/tcp/1/p2p/{p1}");
+    assert_eq!(parse_bootstrap_nodes(&dup).unwrap().len(), 1);
+}
+
+fn bad_entry(input: &str) -> (String, String) {
+    match parse_bootstrap_nodes(input) {
+        Err(P2pError::InvalidBootstrap { entry, reason }) => (entry, reason),
+        other => panic!("expected InvalidBootstrap for {input:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn errors_name_the_bad_entry() {
+    let good = format!("/ip4/10.0.0.1/tcp/40400/p2p/{}", peer());
+
+    let (entry, reason) = bad_entry(&format!("{good}, not-a-multiaddr"));
+    assert_eq!(entry, "not-a-multiaddr");
+    assert!(reason.contains("multiaddr"), "{reason}");
+
+    let (entry, reason) = bad_entry(&format!("{good} /ip4/10.0.0.2/tcp/40400"));
+    assert_eq!(entry, "/ip4/10.0.0.2/tcp/40400");
+    assert!(reason.contains("/p2p/"), "{reason}");
+
+    let (entry, _) = bad_entry("/ip4/10.0.0.300/tcp/1/p2p/x");
+    assert_eq!(entry, "/ip4/10.0.0.300/tcp/1/p2p/x");
+
+    let lone = format!("/p2p/{}", peer());
+    let (entry, reason) = bad_entry(&lone);
+    assert_eq!(entry, lone);
+    assert!(reason.contains("transport"), "{reason}");
+
+    // The error message itself names the entry.
+    let err = parse_bootstrap_nodes("/ip4/1.2.3.4/udp/x").unwrap_err();
+    assert!(err.to_string().contains("/ip4/1.2.3.4/udp/x"), "{err}");
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("epoch-rfq-p2p-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn keypair_is_persisted_and_reloaded() {
+    let dir = temp_dir("key");
+    let path = dir.join("nested").join("p2p.key");
+    let first = load_or_create_keypair(&path).unwrap();
+    let second = load_or_create_keypair(&path).unwrap();
+    assert_eq!(first.public().to_peer_id(), second.public().to_peer_id());
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // Loosened permissions are tightened again on load.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let third = load_or_create_keypair(&path).unwrap();
+        assert_eq!(third.public().to_peer_id(), first.public().to_peer_id());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    // No temporary files left behind.
+    assert_eq!(
+        std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+        1
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn corrupt_key_file_is_an_error_naming_the_path() {
+    let dir = temp_dir("corrupt");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("p2p.key");
+    std::fs::write(&path, b"garbage").unwrap();
+    let err = load_or_create_keypair(&path).unwrap_err();
+    assert!(matches!(err, P2pError::KeyFile { .. }), "{err:?}");
+    assert!(err.to_string().contains("p2p.key"), "{err}");
+    // The file is left untouched for the operator to inspect.
+    assert_eq!(std::fs::read(&path).unwrap(), b"garbage");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
