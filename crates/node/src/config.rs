@@ -1,0 +1,74 @@
+//! Node configuration.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use epoch_rfq_pool::PoolConfig;
+
+/// Default HTTP port (SPEC §1: `http://HOST:8000`).
+pub const DEFAULT_HTTP_PORT: u16 = 8000;
+
+/// Everything the node needs besides its [`crate::ChainView`] and (optional) gossip handle.
+/// `Default` gives the production defaults below.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// HTTP listen address. Default `0.0.0.0:8000`; port 0 picks a free port (tests), the bound
+    /// address is [`crate::NodeHandle::local_addr`].
+    pub http_addr: SocketAddr,
+    /// Largest HTTP request body in bytes; larger bodies get HTTP 413 with a JSON-RPC error.
+    /// Default 256 KiB: a quote is ~600 bytes of JSON, so this allows a full batch
+    /// ([`max_batch`](Self::max_batch) quotes) with margin, and no more.
+    pub max_body_bytes: usize,
+    /// Most calls in one JSON-RPC batch (default 100); larger batches are refused whole with
+    /// -32600. Each call costs one rate-limit token.
+    pub max_batch: usize,
+    /// Time limit for a whole HTTP request, body read included (default 10 s); beyond it the
+    /// server answers HTTP 408 and drops the work.
+    pub request_timeout: Duration,
+    /// Per-client-IP token bucket: sustained calls per second (default 50). `0` disables rate
+    /// limiting.
+    pub rate_limit_per_sec: u32,
+    /// Bucket size: calls a client may burst above the sustained rate (default 100).
+    pub rate_limit_burst: u32,
+    /// Distinct client IPs tracked by the rate limiter (default 10,000). When the table is full,
+    /// idle clients are forgotten; if none is idle, new clients are answered 429 until one is.
+    pub rate_limit_max_clients: usize,
+    /// How often the node reads a fresh snapshot of L1 and evicts stale epochs (default 1 s,
+    /// the sandbox's L1 block time).
+    pub refresh_interval: Duration,
+    /// Time limit for one L1 read (snapshot or escrow lookup), default 5 s.
+    pub l1_timeout: Duration,
+    /// Check that the prover's escrow covers the bond (one cached L1 read per prover per
+    /// refresh). Default on.
+    pub check_escrow: bool,
+    /// Caps of the quote pool.
+    pub pool: PoolConfig,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            http_addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_HTTP_PORT)),
+            max_body_bytes: 256 * 1024,
+            max_batch: 100,
+            request_timeout: Duration::from_secs(10),
+            rate_limit_per_sec: 50,
+            rate_limit_burst: 100,
+            rate_limit_max_clients: 10_000,
+            refresh_interval: Duration::from_secs(1),
+            l1_timeout: Duration::from_secs(5),
+            check_escrow: true,
+            pool: PoolConfig::default(),
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Defaults, listening on `127.0.0.1` with an OS-chosen port (tests, benches).
+    pub fn local() -> Self {
+        Self {
+            http_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            ..Self::default()
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! The node: pool + L1 view + gossip + HTTP, and its handle.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use epoch_rfq_p2p::{IncomingMessage, P2pError, P2pHandle, Validation};
+use epoch_rfq_pool::{ChainSnapshot, InsertOutcome, QuotePool, RejectReason, check_verified};
+use epoch_rfq_quote::{EpochProofQuote, VerifiedQuote};
+use parking_lot::RwLock;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::chain::{ChainView, EscrowCache, KnownEscrow};
+use crate::config::NodeConfig;
+use crate::http;
+use crate::metrics::{IngestPath, NodeMetrics};
+use crate::types::{NodeInfo, PoolInfo};
+
+/// Errors starting the node.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Binding the HTTP listener failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// The node's state, shared by the HTTP handlers, the gossip task and the refresh task.
+/// Cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct NodeService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: NodeConfig,
+    pool: Arc<QuotePool>,
+    chain: Arc<dyn ChainView>,
+    /// The last snapshot read from L1 (`None` until the first refresh succeeds). Swapped whole
+    /// on each refresh; readers clone the `Arc`.
+    snapshot: RwLock<Option<Arc<ChainSnapshot>>>,
+    escrow: EscrowCache,
+    p2p: Option<P2pHandle>,
+    metrics: NodeMetrics,
+}
+
+impl std::fmt::Debug for NodeService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeService")
+            .field("pool", &self.inner.pool)
+            .field("p2p", &self.inner.p2p)
+            .finish()
+    }
+}
+
+impl NodeService {
+    /// A node service without its tasks (see [`spawn`](Self::spawn)); useful to embed the pool
+    /// logic in-process.
+    pub fn new(config: NodeConfig, chain: Arc<dyn ChainView>, p2p: Option<P2pHandle>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                pool: Arc::new(QuotePool::new(config.pool)),
+                config,
+                chain,
+                snapshot: RwLock::new(None),
+                escrow: EscrowCache::default(),
+                p2p,
+                metrics: NodeMetrics::new(),
+            }),
+        }
+    }
+
+    /// Starts the node: binds HTTP, reads a first snapshot (failure is logged, not fatal: the
+    /// refresh task keeps trying and quotes are refused with `chain_unknown` meanwhile), and
+    /// spawns the refresh task, the gossip task (when `p2p` is given) and the HTTP server.
+    pub async fn spawn(
+        config: NodeConfig,
+        chain: Arc<dyn ChainView>,
+        p2p: Option<(P2pHandle, mpsc::Receiver<IncomingMessage>)>,
+    ) -> Result<NodeHandle, NodeError> {
+        let addr = config.http_addr;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| NodeError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| NodeError::Bind { addr, source })?;
+        let (handle, incoming) = match p2p {
+            Some((h, rx)) => (Some(h), Some(rx)),
+            None => (None, None),
+        };
+        let service = Self::new(config, chain, handle);
+        service.refresh().await;
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(service.clone().refresh_loop(stop_rx.clone())));
+        if let Some(rx) = incoming {
+            tasks.push(tokio::spawn(
+                service.clone().gossip_loop(rx, stop_rx.clone()),
+            ));
+        }
+        let server = tokio::spawn(http::serve(listener, service.clone(), stop_rx));
+        tracing::info!(%local_addr, "node HTTP JSON-RPC listening");
+        Ok(NodeHandle {
+            service,
+            local_addr,
+            stop: stop_tx,
+            tasks,
+            server: Some(server),
+        })
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Arc<QuotePool> {
+        &self.inner.pool
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.inner.config
+    }
+
+    /// The gossip handle, if gossip is enabled.
+    pub fn p2p(&self) -> Option<&P2pHandle> {
+        self.inner.p2p.as_ref()
+    }
+
+    /// The chain view.
+    pub fn chain(&self) -> &Arc<dyn ChainView> {
+        &self.inner.chain
+    }
+
+    /// The last L1 snapshot.
+    pub fn snapshot(&self) -> Option<Arc<ChainSnapshot>> {
+        self.inner.snapshot.read().clone()
+    }
+
+    /// Reads a fresh snapshot now, then evicts the epochs it makes stale. Returns whether the
+    /// read succeeded (on failure the previous snapshot stays).
+    pub async fn refresh(&self) -> bool {
+        let read = tokio::time::timeout(self.inner.config.l1_timeout, self.inner.chain.snapshot());
+        let snap = match read.await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                self.inner.metrics.refresh_error();
+                tracing::warn!(error = %e, "L1 snapshot refresh failed; keeping the previous one");
+                return false;
+            }
+            Err(_) => {
+                self.inner.metrics.refresh_error();
+                tracing::warn!("L1 snapshot refresh timed out; keeping the previous one");
+                return false;
+            }
+        };
+        let floor = snap.retain_floor();
+        *self.inner.snapshot.write() = Some(Arc::new(snap));
+        // Escrow balances may have changed with the block.
+        self.inner.escrow.clear();
+        let removed = self.inner.pool.retain_from(floor);
+        if removed > 0 {
+            tracing::debug!(floor, removed, "evicted quotes of stale epochs");
+        }
+        true
+    }
+
+    async fn refresh_loop(self, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(self.inner.config.refresh_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await; // the first tick is immediate; `spawn` already refreshed
+        loop {
+            tokio::select! {
+                _ = tick.tick() => { self.refresh().await; }
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    async fn gossip_loop(
+        self,
+        mut rx: mpsc::Receiver<IncomingMessage>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            let msg = tokio::select! {
+                m = rx.recv() => match m { Some(m) => m, None => return },
+                _ = stop.changed() => return,
+            };
+            self.inner.metrics.gossip_received();
+            let verdict = match self.ingest_wire(&msg.payload).await {
+                Ok(o) if o.is_stored() => Validation::Accept,
+                Ok(_) => Validation::Ignore,
+                Err(r) if r.is_invalid_input() => Validation::Reject,
+                Err(_) => Validation::Ignore,
+            };
+            if let Some(p2p) = &self.inner.p2p
+                && let Err(e) = p2p.report(msg.id, msg.source, verdict)
+            {
+                tracing::debug!(error = %e, "gossip report failed (service stopping?)");
+            }
+        }
+    }
+
+    /// Gossip path: decode + validate + insert (no re-publish: gossipsub forwards on Accept).
+    async fn ingest_wire(&self, payload: &[u8]) -> Result<InsertOutcome, RejectReason> {
+        let path = IngestPath::Gossip;
+        let quote = match EpochProofQuote::from_wire(payload) {
+            Ok(q) => q,
+            Err(e) => {
+                let r = RejectReason::from_decode_error(e);
+                self.inner.metrics.rejected(path, r.code());
+                return Err(r);
+            }
+        };
+        self.ingest(&quote, path).await
+    }
+
+    /// Validates and stores a quote, counting the outcome. Does not publish.
+    async fn ingest(
+        &self,
+        quote: &EpochProofQuote,
+        path: IngestPath,
+    ) -> Result<InsertOutcome, RejectReason> {
+        let result = self.validate_and_insert(quote).await;
+        let m = &self.inner.metrics;
+        match &result {
+            Ok(o) if o.is_stored() => m.accepted(path, o.code()),
+            Ok(o) => m.rejected(path, o.code()),
+            Err(r) => m.rejected(path, r.code()),
+        }
+        result
+    }
+
+    async fn validate_and_insert(
+        &self,
+        quote: &EpochProofQuote,
+    ) -> Result<InsertOutcome, RejectReason> {
+        let snap = self.snapshot().ok_or(RejectReason::ChainUnknown)?;
+        let verified = quote
+            .verify(snap.chain_id)
+            .map_err(RejectReason::from_verify_error)?;
+        let escrow = self.escrow_of(&verified).await;
+        check_verified(&verified, &snap, &KnownEscrow(escrow))?;
+        Ok(self.inner.pool.insert(verified))
+    }
+
+    /// The prover's bondable escrow, from the cache or L1 (`None`: unknown or not checked).
+    async fn escrow_of(&self, quote: &VerifiedQuote) -> Option<alloy_primitives::U256> {
+        if !self.inner.config.check_escrow {
+            return None;
+        }
+        let prover = quote.fields().prover;
+        if let Some(v) = self.inner.escrow.get(&prover) {
+            return v;
+        }
+        let read = tokio::time::timeout(
+            self.inner.config.l1_timeout,
+            self.inner.chain.escrow_available(prover),
+        );
+        match read.await {
+            Ok(Ok(v)) => {
+                self.inner.escrow.put(prover, v);
+                v
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(%prover, error = %e, "escrow lookup failed; check skipped");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(%prover, "escrow lookup timed out; check skipped");
+                None
+            }
+        }
+    }
+
+    /// Adds a quote from this process or from JSON-RPC: validate, insert, and publish on gossip
+    /// when it was stored (best effort: no peers yet is not an error). Returns the pool's
+    /// outcome; duplicates and not-cheaper quotes are `Ok` outcomes, not errors.
+    pub async fn add_quote(
+        &self,
+        quote: &EpochProofQuote,
+        path: IngestPath,
+    ) -> Result<InsertOutcome, RejectReason> {
+        let outcome = self.ingest(quote, path).await?;
+        if outcome.is_stored()
+            && let Some(p2p) = &self.inner.p2p
+        {
+            match p2p.publish(quote.to_wire().to_vec()).await {
+                Ok(_) => {}
+                Err(e) if e.is_benign_publish_outcome() => {
+                    tracing::debug!(error = %e, "quote not gossiped");
+                }
+                Err(P2pError::Stopped) => tracing::debug!("gossip stopped; quote kept locally"),
+                Err(e) => tracing::warn!(error = %e, "publishing quote on gossip failed"),
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Quotes for `epoch`, best first.
+    pub fn quotes(&self, epoch: u64) -> Vec<VerifiedQuote> {
+        self.inner.pool.quotes(epoch)
+    }
+
+    /// `node_getNodeInfo`.
+    pub async fn node_info(&self) -> NodeInfo {
+        let snap = self.snapshot();
+        let stats = self.inner.pool.stats();
+        NodeInfo {
+            version: concat!("epoch-rfq-node/", env!("CARGO_PKG_VERSION")).to_string(),
+            chain_id: snap.as_ref().map(|s| s.chain_id),
+            rollup_address: self.inner.chain.l1_contract_addresses().rollup_address,
+            peer_id: self
+                .inner
+                .p2p
+                .as_ref()
+                .map(|p| p.local_peer_id().to_string()),
+            peers: self.peers(),
+            pool: PoolInfo {
+                quotes: stats.quotes as u64,
+                epochs: stats.epochs as u64,
+                bytes: stats.bytes as u64,
+            },
+            current_slot: snap.as_ref().map(|s| s.current_slot),
+            current_epoch: snap.as_ref().map(|s| s.current_epoch()),
+            epoch_to_prove: snap
+                .as_ref()
+                .and_then(|s| s.epoch_to_prove.map(|v| v.epoch)),
+            l1_block_number: snap.as_ref().map(|s| s.l1_block_number),
+        }
+    }
+
+    fn peers(&self) -> u64 {
+        self.inner.p2p.as_ref().map_or(0, |p| p.metrics().peers)
+    }
+
+    pub(crate) fn metrics(&self) -> &NodeMetrics {
+        &self.inner.metrics
+    }
+
+    /// Prometheus text exposition.
+    pub fn render_metrics(&self) -> String {
+        let snap = self.snapshot();
+        self.inner.metrics.render(
+            &self.inner.pool.stats(),
+            self.peers(),
+            snap.map(|s| s.current_slot),
+        )
+    }
+}
+
+/// A running node. Call [`shutdown`](Self::shutdown) to stop it and wait; dropping the handle
+/// also stops the HTTP server and the node's tasks (their stop signal closes), without waiting
+/// and without stopping the gossip service.
+pub struct NodeHandle {
+    service: NodeService,
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHandle")
+            .field("local_addr", &self.local_addr)
+            .finish()
+    }
+}
+
+impl NodeHandle {
+    /// The bound HTTP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://<local_addr>/`, for clients (an unspecified bind address becomes 127.0.0.1).
+    pub fn url(&self) -> String {
+        let mut a = self.local_addr;
+        if a.ip().is_unspecified() {
+            a.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{a}/")
+    }
+
+    /// The node's service (pool, add/get, refresh).
+    pub fn service(&self) -> &NodeService {
+        &self.service
+    }
+
+    /// Stops the HTTP server (in-flight requests finish), the refresh and gossip tasks, and the
+    /// gossip service if any. Waits for them to end.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(server) = self.server.take() {
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server ended with an error"),
+                Err(e) => tracing::warn!(error = %e, "HTTP server task failed"),
+            }
+        }
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        if let Some(p2p) = self.service.p2p() {
+            p2p.shutdown().await;
+        }
+    }
+}
