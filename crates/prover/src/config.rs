@@ -101,6 +101,50 @@ pub struct ProverArgs {
         default_value = "./data/prover"
     )]
     pub data_directory: PathBuf,
+
+    /// Which prover computes epoch proofs: `dev` (the dev proof system's proof) or `command`
+    /// (an operator's program, see PROVER_COMMAND).
+    #[arg(long = "prover-type", env = "PROVER_TYPE", value_enum, default_value_t = ProverType::Dev)]
+    pub prover_type: ProverType,
+
+    /// With PROVER_TYPE=command: the program to run, as a `sh -c` command line. It gets the
+    /// epoch's data as JSON on stdin and prints the proof as 0x-hex on stdout.
+    #[arg(long = "prover-command", env = "PROVER_COMMAND")]
+    pub prover_command: Option<String>,
+
+    /// With PROVER_TYPE=command: how long one run may take before it is killed.
+    #[arg(long, env = "PROVER_COMMAND_TIMEOUT_MS", default_value_t = 600_000)]
+    pub prover_command_timeout_ms: u64,
+
+    /// With PROVER_TYPE=dev: simulated proving time.
+    #[arg(long, env = "PROVER_DEV_PROOF_DELAY_MS", default_value_t = 0)]
+    pub prover_dev_proof_delay_ms: u64,
+}
+
+/// PROVER_TYPE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProverType {
+    /// The dev proof (`epoch_rfq_l1::proof`).
+    Dev,
+    /// An operator's program.
+    Command,
+}
+
+/// Which prover the node runs, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProverKind {
+    /// The dev proof, after `delay`.
+    Dev {
+        /// Simulated proving time.
+        delay: Duration,
+    },
+    /// `sh -c command`, killed after `timeout`.
+    Command {
+        /// The command line.
+        command: String,
+        /// Per-run limit.
+        timeout: Duration,
+    },
 }
 
 /// Where quotes go (SPEC §6.1).
@@ -138,6 +182,8 @@ pub struct ProverConfig {
     pub max_pending_jobs: usize,
     /// Database directory.
     pub data_directory: PathBuf,
+    /// How epochs are proven.
+    pub prover: ProverKind,
 }
 
 /// How quotes are priced.
@@ -203,12 +249,27 @@ pub enum ConfigError {
     /// A duration or count of zero.
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    /// PROVER_TYPE=command without a command.
+    #[error(
+        "PROVER_TYPE=command needs PROVER_COMMAND (the program that reads the epoch as JSON on \
+         stdin and prints the proof as 0x-hex on stdout)"
+    )]
+    MissingProverCommand,
 }
 
 impl ProverArgs {
     /// Checks every setting and resolves defaults.
     pub fn validate(&self) -> Result<ProverConfig, ConfigError> {
-        check_url("ETHEREUM_HOSTS", &self.ethereum_hosts, &["http", "ws"])?;
+        // A comma-separated list (the seed's plural name) uses its first URL, like the other
+        // commands do.
+        let l1_rpc_url = self
+            .ethereum_hosts
+            .split(',')
+            .map(str::trim)
+            .find(|u| !u.is_empty())
+            .unwrap_or_default()
+            .to_owned();
+        check_url("ETHEREUM_HOSTS", &l1_rpc_url, &["http", "ws"])?;
         let rollup = self
             .rollup_contract_address
             .ok_or(ConfigError::MissingRollup)?;
@@ -255,8 +316,28 @@ impl ProverArgs {
         if self.prover_node_max_pending_jobs == 0 {
             return Err(ConfigError::Zero("PROVER_NODE_MAX_PENDING_JOBS"));
         }
+        let prover = match self.prover_type {
+            ProverType::Dev => ProverKind::Dev {
+                delay: Duration::from_millis(self.prover_dev_proof_delay_ms),
+            },
+            ProverType::Command => {
+                let command = self
+                    .prover_command
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .ok_or(ConfigError::MissingProverCommand)?;
+                if self.prover_command_timeout_ms == 0 {
+                    return Err(ConfigError::Zero("PROVER_COMMAND_TIMEOUT_MS"));
+                }
+                ProverKind::Command {
+                    command: command.to_owned(),
+                    timeout: Duration::from_millis(self.prover_command_timeout_ms),
+                }
+            }
+        };
         Ok(ProverConfig {
-            l1_rpc_url: self.ethereum_hosts.clone(),
+            l1_rpc_url,
             l1_chain_id: self.l1_chain_id,
             rollup,
             coordination,
@@ -266,6 +347,7 @@ impl ProverArgs {
             polling_interval: Duration::from_millis(self.prover_node_polling_interval_ms),
             max_pending_jobs: self.prover_node_max_pending_jobs,
             data_directory: self.data_directory.clone(),
+            prover,
         })
     }
 }
@@ -359,6 +441,15 @@ mod tests {
             }
         );
         assert_eq!(cfg.polling_interval, Duration::from_millis(1000));
+        assert_eq!(cfg.l1_rpc_url, "http://127.0.0.1:8545");
+        let cfg = parse(&[
+            "--p2p-enabled",
+            "1",
+            "--l1-rpc-url",
+            "ws://a:8546, http://b:8545",
+        ])
+        .unwrap();
+        assert_eq!(cfg.l1_rpc_url, "ws://a:8546");
     }
 
     #[test]
@@ -398,6 +489,37 @@ mod tests {
             ..missing
         };
         assert_eq!(missing.validate().unwrap_err(), ConfigError::MissingRollup);
+    }
+
+    #[test]
+    fn prover_type_settings() {
+        let cfg = parse(&["--p2p-enabled", "true"]).unwrap();
+        assert_eq!(
+            cfg.prover,
+            ProverKind::Dev {
+                delay: Duration::ZERO
+            }
+        );
+        let err = parse(&["--p2p-enabled", "true", "--prover-type", "command"]).unwrap_err();
+        assert_eq!(err, ConfigError::MissingProverCommand);
+        let cfg = parse(&[
+            "--p2p-enabled",
+            "true",
+            "--prover-type",
+            "command",
+            "--prover-command",
+            "./prove.sh",
+            "--prover-command-timeout-ms",
+            "5000",
+        ])
+        .unwrap();
+        assert_eq!(
+            cfg.prover,
+            ProverKind::Command {
+                command: "./prove.sh".into(),
+                timeout: Duration::from_millis(5000)
+            }
+        );
     }
 
     #[test]

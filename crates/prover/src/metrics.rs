@@ -1,0 +1,296 @@
+//! The prover's metrics (prometheus-client), registered under the `prover` prefix of a registry
+//! the CLI serves on `/metrics`.
+
+use std::sync::atomic::AtomicU64;
+
+use epoch_rfq_l1::alloy::primitives::U256;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::store::JobState;
+
+/// One label `(name, value)`.
+type Labels = Vec<(&'static str, String)>;
+
+/// Counters, gauges and histograms of one prover node. Cheap to clone (shared handles).
+#[derive(Debug, Clone)]
+pub struct ProverMetrics {
+    quotes_sent: Family<Labels, Counter>,
+    quote_send_failures: Family<Labels, Counter>,
+    no_quote: Family<Labels, Counter>,
+    bond_available: Gauge<f64, AtomicU64>,
+    deposits_made: Counter,
+    claims_won: Counter,
+    claims_lost: Counter,
+    jobs: Family<Labels, Gauge>,
+    job_outcomes: Family<Labels, Counter>,
+    epoch_end_to_quote: Histogram,
+    claim_to_job_start: Histogram,
+    proof_submissions: Family<Labels, Counter>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 ms … ~100 s: a quote follows an epoch's end by about one polling interval; a claim is
+    // detected within one interval (≤ 100 ms with ws subscriptions).
+    Histogram::new([
+        0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0,
+    ])
+}
+
+impl Default for ProverMetrics {
+    fn default() -> Self {
+        Self {
+            quotes_sent: Family::default(),
+            quote_send_failures: Family::default(),
+            no_quote: Family::default(),
+            bond_available: Gauge::default(),
+            deposits_made: Counter::default(),
+            claims_won: Counter::default(),
+            claims_lost: Counter::default(),
+            jobs: Family::default(),
+            job_outcomes: Family::default(),
+            epoch_end_to_quote: latency_histogram(),
+            claim_to_job_start: latency_histogram(),
+            proof_submissions: Family::default(),
+        }
+    }
+}
+
+impl ProverMetrics {
+    /// New metrics, registered in `registry` under the prefix `prover`.
+    pub fn new(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        let r = registry.sub_registry_with_prefix("prover");
+        r.register(
+            "quotes_sent",
+            "Quotes handed to a quote path, by path (http, p2p)",
+            m.quotes_sent.clone(),
+        );
+        r.register(
+            "quote_send_failures",
+            "Quotes a path failed to take, by path (resent on a later tick)",
+            m.quote_send_failures.clone(),
+        );
+        r.register(
+            "no_quote",
+            "Epochs not quoted, by reason (pricing failures, empty epoch, busy, bond)",
+            m.no_quote.clone(),
+        );
+        r.register(
+            "bond_available",
+            "Escrow deposit available for a bond (fee-token base units, as last read)",
+            m.bond_available.clone(),
+        );
+        r.register(
+            "escrow_deposits",
+            "Escrow top-ups made by the bond manager",
+            m.deposits_made.clone(),
+        );
+        r.register(
+            "claims_won",
+            "Claims on L1 whose bond provider is this prover",
+            m.claims_won.clone(),
+        );
+        r.register(
+            "claims_lost",
+            "Claims on L1 by another prover for an epoch this prover quoted",
+            m.claims_lost.clone(),
+        );
+        r.register(
+            "jobs",
+            "Proving jobs by state (known to this process)",
+            m.jobs.clone(),
+        );
+        r.register(
+            "job_outcomes",
+            "Finished proving jobs by final state",
+            m.job_outcomes.clone(),
+        );
+        r.register(
+            "epoch_end_to_quote_seconds",
+            "From an epoch's end (L1 time) to its quote being sent",
+            m.epoch_end_to_quote.clone(),
+        );
+        r.register(
+            "claim_to_job_start_seconds",
+            "From a claim's L1 block to its proving job starting",
+            m.claim_to_job_start.clone(),
+        );
+        r.register(
+            "proof_submissions",
+            "submitEpochProof transactions by result (mined, reverted, error)",
+            m.proof_submissions.clone(),
+        );
+        m
+    }
+
+    pub(crate) fn quote_sent(&self, path: &str) {
+        self.quotes_sent
+            .get_or_create(&vec![("path", path.to_owned())])
+            .inc();
+    }
+
+    pub(crate) fn quote_send_failed(&self, path: &str) {
+        self.quote_send_failures
+            .get_or_create(&vec![("path", path.to_owned())])
+            .inc();
+    }
+
+    pub(crate) fn no_quote(&self, reason: &str) {
+        self.no_quote
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
+    }
+
+    pub(crate) fn set_bond_available(&self, amount: U256) {
+        self.bond_available.set(f64::from(amount));
+    }
+
+    pub(crate) fn deposit_made(&self) {
+        self.deposits_made.inc();
+    }
+
+    pub(crate) fn claim_won(&self) {
+        self.claims_won.inc();
+    }
+
+    pub(crate) fn claim_lost(&self) {
+        self.claims_lost.inc();
+    }
+
+    /// Moves one job between state gauges (`from = None`: a new or resumed job).
+    pub(crate) fn job_moved(&self, from: Option<JobState>, to: JobState) {
+        if let Some(from) = from {
+            self.jobs
+                .get_or_create(&vec![("state", from.as_str().to_owned())])
+                .dec();
+        }
+        if to.is_terminal() {
+            self.job_outcomes
+                .get_or_create(&vec![("state", to.as_str().to_owned())])
+                .inc();
+        } else {
+            self.jobs
+                .get_or_create(&vec![("state", to.as_str().to_owned())])
+                .inc();
+        }
+    }
+
+    pub(crate) fn observe_epoch_end_to_quote(&self, seconds: f64) {
+        self.epoch_end_to_quote.observe(seconds);
+    }
+
+    pub(crate) fn observe_claim_to_job_start(&self, seconds: f64) {
+        self.claim_to_job_start.observe(seconds);
+    }
+
+    pub(crate) fn proof_submission(&self, result: &str) {
+        self.proof_submissions
+            .get_or_create(&vec![("result", result.to_owned())])
+            .inc();
+    }
+
+    /// Quotes sent over `path` so far.
+    pub fn quotes_sent_count(&self, path: &str) -> u64 {
+        self.quotes_sent
+            .get(&vec![("path", path.to_owned())])
+            .map_or(0, |c| c.get())
+    }
+
+    /// Epochs not quoted for `reason` (a [`crate::NoQuote::reason_code`], or `empty_epoch`,
+    /// `busy`, `bond`, `bond_below_minimum`, `expired_terms`, `l1`).
+    pub fn no_quote_count(&self, reason: &str) -> u64 {
+        self.no_quote
+            .get(&vec![("reason", reason.to_owned())])
+            .map_or(0, |c| c.get())
+    }
+
+    /// Claims won so far.
+    pub fn claims_won_count(&self) -> u64 {
+        self.claims_won.get()
+    }
+
+    /// Escrow top-ups made so far.
+    pub fn deposits_count(&self) -> u64 {
+        self.deposits_made.get()
+    }
+
+    /// Jobs that ended in `state` (terminal states only).
+    pub fn job_outcome_count(&self, state: JobState) -> u64 {
+        self.job_outcomes
+            .get(&vec![("state", state.as_str().to_owned())])
+            .map_or(0, |c| c.get())
+    }
+}
+
+/// Serves `registry` as Prometheus text on `GET /metrics` until the task is dropped.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    registry: std::sync::Arc<Registry>,
+) -> std::io::Result<()> {
+    use axum::http::header;
+    use axum::routing::get;
+    let router = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let registry = registry.clone();
+            async move {
+                let mut text = String::new();
+                match prometheus_client::encoding::text::encode(&mut text, &registry) {
+                    Ok(()) => (
+                        axum::http::StatusCode::OK,
+                        [(
+                            header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        text,
+                    ),
+                    Err(_) => (
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        [(header::CONTENT_TYPE, "text/plain")],
+                        "metrics encoding failed".to_owned(),
+                    ),
+                }
+            }
+        }),
+    );
+    axum::serve(listener, router).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registers_and_encodes() {
+        let mut registry = Registry::default();
+        let m = ProverMetrics::new(&mut registry);
+        m.quote_sent("http");
+        m.no_quote("timeout");
+        m.job_moved(None, JobState::Claimed);
+        m.job_moved(Some(JobState::Claimed), JobState::Completed);
+        m.set_bond_available(U256::from(200_000));
+        m.observe_claim_to_job_start(0.2);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains(r#"prover_quotes_sent_total{path="http"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"prover_no_quote_total{reason="timeout"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"prover_job_outcomes_total{state="completed"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains("prover_bond_available 200000"), "{text}");
+        assert_eq!(m.quotes_sent_count("http"), 1);
+        assert_eq!(m.no_quote_count("timeout"), 1);
+        assert_eq!(m.no_quote_count("bond"), 0);
+    }
+}
