@@ -1,0 +1,43 @@
+//! The L1 side of epoch-rfq (SPEC §4): bindings of the contracts, one typed client with readable
+//! errors, deployment, chain time, the dev proof, and (feature `test-harness`) an anvil harness.
+//!
+//! * [`L1Client`]: Rollup, escrow and fee token methods returning domain types ([`Claim`],
+//!   [`BlockRecord`], [`EpochRange`], [`TimeParams`], events…). Every revert is decoded into
+//!   [`Revert`] / [`ClaimRejected`] / [`RollupError`] / [`EscrowError`] / [`TokenError`], for
+//!   `eth_call`s and for transactions (simulated before sending; replayed when they revert on
+//!   chain).
+//! * [`deploy()`]: the whole set, described by a serialisable [`Deployment`].
+//! * [`TimeParams`]: slot/epoch/claim-phase/deadline arithmetic identical to the contract's.
+//! * [`dev_proof()`]: the proof the `DevEpochProofVerifier` accepts.
+//! * [`anvil`] (feature `test-harness`): spawn anvil, deploy, move time.
+
+pub mod bindings;
+mod client;
+mod deploy;
+pub mod error;
+mod escrow;
+pub mod proof;
+mod rollup;
+pub mod serde_util;
+mod time;
+mod types;
+
+#[cfg(feature = "test-harness")]
+pub mod anvil;
+
+pub use client::{DEFAULT_RECEIPT_TIMEOUT, L1Client, RollupInfo, connect_provider};
+pub use deploy::{DeployParams, Deployment, deploy, deploy_with_signer};
+pub use error::{
+    ClaimRejected, EscrowError, L1Error, Result, Revert, RollupError, TokenError, decode_revert,
+};
+pub use proof::{dev_proof, dev_proof_for_hash, public_inputs_hash, public_inputs_hash_raw};
+pub use rollup::Proposed;
+pub use time::TimeParams;
+pub use types::{
+    BlockProposed, BlockRecord, BondSlashed, Claim, EpochProven, EpochRange, EscrowStatus,
+    LogPosition, PendingWithdrawal, ProofRightClaimed, PrunedPending, TxOutcome, quote_fields,
+    signed_quote, sol_quote,
+};
+
+/// Re-export of the alloy version this crate is built against (providers, primitives).
+pub use alloy;
