@@ -1,30 +1,65 @@
 //! `epoch-rfq`: prover coordination for an Aztec-style rollup. One binary, one subcommand per
 //! role (SPEC §8).
 
+mod deploy_cmd;
+mod escrow_cmd;
 mod keys;
+mod node_cmd;
+mod p2p_args;
+mod pricing_cmd;
+mod proposer_cmd;
+mod prover_cmd;
 mod quote_cmd;
+mod wiring;
+
+use std::sync::Arc;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "epoch-rfq",
     version,
     about = "Prover coordination for an Aztec-style rollup: signed epoch proof quotes, \
-             the node that pools them, and the tools around them.",
+             the node that pools them, the prover and proposer that use them.",
     long_about = None,
     after_help = "Every option can also be set with the environment variable shown in its help.\n\
-                  Keys are read from PROVER_PUBLISHER_PRIVATE_KEY or a keystore file, never from \
-                  the command line."
+                  Keys are read from the environment or a keystore file, never from the command \
+                  line. Logs go to stderr; RUST_LOG filters them (e.g. RUST_LOG=debug)."
 )]
 struct Cli {
+    /// Log format on stderr.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a node: the quote pool, P2P gossip and the JSON-RPC API (default port 8000).
+    Node(Box<node_cmd::NodeArgs>),
+    /// Run a prover node: keep the escrow topped up, quote completed epochs, prove won epochs.
+    Prover(Box<prover_cmd::ProverCommand>),
+    /// Run a proposer: propose blocks in owned slots, run the RFQ, claim the cheapest quote.
+    Proposer(Box<proposer_cmd::ProposerCmdArgs>),
+    /// Run the example pricing service (what QUOTE_PROVIDER_URL points at).
+    PricingServer(pricing_cmd::PricingArgs),
+    /// Deploy the L1 contracts (FeeToken, dev verifier, Rollup + escrow) and print the
+    /// deployment JSON.
+    Deploy(Box<deploy_cmd::DeployArgs>),
+    /// Manage a prover's escrow deposit: deposit, start-withdraw, execute-withdraw, status.
+    Escrow(escrow_cmd::EscrowArgs),
     /// Sign, verify and decode epoch proof quotes.
     #[command(subcommand)]
     Quote(quote_cmd::QuoteCommand),
@@ -32,14 +67,63 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     if let Err(err) = run(cli) {
         eprintln!("error: {err:#}");
         std::process::exit(1);
     }
 }
 
+fn init_logging(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // `try_init`: a second initialisation (tests) is not an error worth stopping for.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Node(args) => multi_thread()?.block_on(node_cmd::run(*args)),
+        Command::Prover(args) => multi_thread()?.block_on(prover_cmd::run(*args)),
+        Command::Proposer(args) => multi_thread()?.block_on(run_proposer(*args)),
+        Command::PricingServer(args) => runtime()?.block_on(pricing_cmd::run(args)),
         Command::Quote(command) => quote_cmd::run(command),
+        Command::Deploy(args) => deploy_cmd::run(*args),
+        Command::Escrow(args) => escrow_cmd::run(args),
     }
+}
+
+async fn run_proposer(args: proposer_cmd::ProposerCmdArgs) -> Result<()> {
+    let Some(url) = args.node_url() else {
+        anyhow::bail!(
+            "PROPOSER_COORDINATION_NODE_URL is not set: the proposer reads quotes from a node's \
+             JSON-RPC API, e.g. PROPOSER_COORDINATION_NODE_URL=http://127.0.0.1:8000"
+        );
+    };
+    let client = epoch_rfq_node::NodeClient::new(url)
+        .map_err(|e| anyhow::anyhow!("PROPOSER_COORDINATION_NODE_URL={url:?}: {e}"))?;
+    let source = Arc::new(wiring::NodeApiSource(client));
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = epoch_rfq_proposer::ProposerMetrics::new(&mut registry);
+    proposer_cmd::run(args, source, metrics, proposer_cmd::ctrl_c()).await
+}
+
+/// A runtime for the commands that talk to L1 (the quote tools need none).
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// A multi-threaded runtime for the long-running roles (jobs and servers run beside the loop).
+fn multi_thread() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

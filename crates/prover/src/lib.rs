@@ -32,5 +32,5 @@ pub use node::{
 pub use quote_provider::{
     EpochSummary, HttpQuoteProvider, NoQuote, QuoteProvider, QuoteTerms, SimpleQuoteProvider,
 };
-pub use sink::{JsonRpcSink, QuoteSink, SinkError};
+pub use sink::{QuoteSink, SinkError};
 pub use store::{JobState, ProverStore};

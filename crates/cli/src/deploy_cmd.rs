@@ -1,0 +1,134 @@
+//! `epoch-rfq deploy`: deploy FeeToken, the dev verifier and the Rollup (which creates its
+//! escrow) and print the deployment as JSON (also written to `--out`).
+
+use std::path::PathBuf;
+
+use alloy_primitives::{Address, U256};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use epoch_rfq_l1::{DeployParams, deploy_with_signer};
+
+use crate::keys::KeyArgs;
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// L1 JSON-RPC URL (http(s):// or ws(s)://). A comma-separated list uses the first.
+    #[arg(
+        long = "l1-url",
+        env = "ETHEREUM_HOSTS",
+        default_value = "http://127.0.0.1:8545"
+    )]
+    pub l1_url: String,
+
+    #[command(flatten)]
+    pub key: KeyArgs,
+
+    /// Seconds per L2 slot.
+    #[arg(long, default_value_t = 4)]
+    pub slot_duration: u64,
+
+    /// L2 slots per epoch.
+    #[arg(long, default_value_t = 8)]
+    pub epoch_duration: u64,
+
+    /// Slots at the start of the next epoch in which the epoch to prove can be claimed
+    /// (1 ..= epoch duration − 1).
+    #[arg(long, default_value_t = 4)]
+    pub claim_window: u64,
+
+    /// Minimum bond of a claim, in FeeToken base units.
+    #[arg(long, default_value_t = U256::from(1000))]
+    pub min_bond: U256,
+
+    /// Seconds between `escrow start-withdraw` and `escrow execute-withdraw`. Default: three
+    /// epochs (longer than a claim's lifetime, so a prover cannot quote and leave).
+    #[arg(long)]
+    pub withdraw_delay: Option<u64>,
+
+    /// Where slashed bonds go (default: the deployer).
+    #[arg(long)]
+    pub slash_recipient: Option<Address>,
+
+    /// Proposer set, round-robin by slot (repeat the flag or separate with commas). Default:
+    /// empty, anyone may propose.
+    #[arg(long = "validator", value_delimiter = ',')]
+    pub validators: Vec<Address>,
+
+    /// Use this verifier contract instead of deploying the dev verifier.
+    #[arg(long)]
+    pub verifier: Option<Address>,
+
+    /// Mint FeeToken after deploying, as ADDRESS=AMOUNT (repeatable; the deployer owns the
+    /// token).
+    #[arg(long = "mint", value_name = "ADDRESS=AMOUNT", value_parser = parse_mint)]
+    pub mint: Vec<(Address, U256)>,
+
+    /// Also write the deployment JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+fn parse_mint(s: &str) -> Result<(Address, U256), String> {
+    let (a, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected ADDRESS=AMOUNT, got {s:?}"))?;
+    let address = a
+        .trim()
+        .parse::<Address>()
+        .map_err(|e| format!("bad address {a:?}: {e}"))?;
+    let amount = v
+        .trim()
+        .parse::<U256>()
+        .map_err(|e| format!("bad amount {v:?}: {e}"))?;
+    Ok((address, amount))
+}
+
+/// The first URL of an `ETHEREUM_HOSTS`-style list.
+pub fn first_l1_url(hosts: &str) -> Result<String> {
+    let url = hosts.split(',').map(str::trim).find(|s| !s.is_empty());
+    match url {
+        Some(u) => Ok(u.to_string()),
+        None => bail!("ETHEREUM_HOSTS / --l1-url is empty"),
+    }
+}
+
+pub fn run(args: DeployArgs) -> Result<()> {
+    let signer = args.key.load()?;
+    let url = first_l1_url(&args.l1_url)?;
+    let params = DeployParams {
+        slot_duration: args.slot_duration,
+        epoch_duration: args.epoch_duration,
+        claim_window: args.claim_window,
+        min_bond: args.min_bond,
+        withdraw_delay: args.withdraw_delay.unwrap_or_else(|| {
+            3u64.saturating_mul(args.epoch_duration)
+                .saturating_mul(args.slot_duration)
+        }),
+        slash_recipient: args.slash_recipient.unwrap_or(Address::ZERO),
+        validators: args.validators,
+        token_owner: Address::ZERO,
+        verifier: args.verifier,
+    };
+    let runtime = crate::runtime()?;
+    let deployment = runtime.block_on(async {
+        let (deployment, client) = deploy_with_signer(&url, signer, &params)
+            .await
+            .with_context(|| format!("deploying to {url}"))?;
+        for (to, amount) in &args.mint {
+            client
+                .mint(*to, *amount)
+                .await
+                .with_context(|| format!("minting {amount} FeeToken to {to}"))?;
+            eprintln!("minted {amount} FeeToken to {to}");
+        }
+        anyhow::Ok(deployment)
+    })?;
+    let json = deployment.to_json();
+    if let Some(path) = &args.out {
+        std::fs::write(path, format!("{json}\n"))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("deployment written to {}", path.display());
+    }
+    println!("{json}");
+    Ok(())
+}

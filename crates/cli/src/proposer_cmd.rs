@@ -1,0 +1,118 @@
+//! `epoch-rfq proposer`: runs a proposer (SPEC §7) until Ctrl-C: a block in every slot it owns,
+//! the RFQ for the epoch to prove in its claim phase, the claim of the cheapest valid quote.
+//!
+//! Settings are [`ProposerArgs`] (every one an env var and a flag) plus the signing key, read
+//! from `PROPOSER_PUBLISHER_PRIVATE_KEY` only (never a plain flag value: it would show in `ps` and
+//! shell history). Where quotes come from is the caller's choice ([`QuoteSource`]): `main` builds
+//! the node-URL source from `PROPOSER_COORDINATION_NODE_URL` ([`ProposerCmdArgs::node_url`]), the
+//! sandbox passes its own.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use alloy_signer_local::PrivateKeySigner;
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use epoch_rfq_proposer::{
+    Proposer, ProposerArgs, ProposerMetrics, QuoteSource, connect_proposer_l1,
+};
+
+/// `epoch-rfq proposer` options.
+#[derive(Debug, Clone, Args)]
+pub struct ProposerCmdArgs {
+    #[command(flatten)]
+    pub proposer: ProposerArgs,
+
+    /// Hex private key of the proposer's L1 account (32 bytes, with or without 0x). Set it in the
+    /// environment, not on the command line.
+    #[arg(
+        long = "private-key",
+        env = "PROPOSER_PUBLISHER_PRIVATE_KEY",
+        hide_env_values = true,
+        hide = true
+    )]
+    pub private_key: Option<String>,
+}
+
+impl ProposerCmdArgs {
+    /// `PROPOSER_COORDINATION_NODE_URL`, if set (trimmed, non-empty).
+    pub fn node_url(&self) -> Option<&str> {
+        self.proposer
+            .proposer_coordination_node_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// Parses the key without ever echoing it in an error.
+pub fn parse_proposer_key(hex_key: Option<&str>) -> Result<PrivateKeySigner> {
+    let Some(hex_key) = hex_key else {
+        bail!(
+            "no signing key: set PROPOSER_PUBLISHER_PRIVATE_KEY=0x<64 hex digits> in the environment"
+        );
+    };
+    let trimmed = hex_key.trim();
+    let digits = trimmed.strip_prefix("0x").unwrap_or(trimmed);
+    if digits.len() != 64 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!(
+            "PROPOSER_PUBLISHER_PRIVATE_KEY must be 32 bytes as 64 hex digits (optionally \
+             0x-prefixed); got {} characters",
+            digits.len()
+        );
+    }
+    digits.parse::<PrivateKeySigner>().map_err(|_| {
+        anyhow::anyhow!(
+            "PROPOSER_PUBLISHER_PRIVATE_KEY is not a valid secp256k1 key (zero or ≥ the curve order)"
+        )
+    })
+}
+
+/// Validates the settings, connects to L1 (checking `L1_CHAIN_ID` against the node) and builds
+/// the proposer, without starting it (the sandbox subscribes to its events first).
+pub async fn build(
+    args: ProposerCmdArgs,
+    source: Arc<dyn QuoteSource>,
+    metrics: ProposerMetrics,
+) -> Result<Proposer> {
+    let settings = args.proposer.validate()?;
+    let key = parse_proposer_key(args.private_key.as_deref())?;
+    let l1 = connect_proposer_l1(&settings.l1_url, settings.rollup, key)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot reach the Rollup {} on the L1 at {}",
+                settings.rollup, settings.l1_url
+            )
+        })?;
+    settings.check_chain_id(l1.chain_id())?;
+    let proposer = Proposer::new(l1, source, settings.config)?.with_metrics(metrics);
+    tracing::info!(
+        proposer = %proposer.address(),
+        rollup = %settings.rollup,
+        node = settings.node_url.as_deref().unwrap_or("-"),
+        "proposer configured"
+    );
+    Ok(proposer)
+}
+
+/// [`build`], then run until `shutdown` completes.
+pub async fn run(
+    args: ProposerCmdArgs,
+    source: Arc<dyn QuoteSource>,
+    metrics: ProposerMetrics,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let mut proposer = build(args, source, metrics).await?;
+    proposer.run(shutdown).await;
+    Ok(())
+}
+
+/// Completes on Ctrl-C (SIGINT). If the handler cannot be installed, never completes (the process
+/// is then stopped by a signal's default action) rather than stopping the proposer at once.
+pub async fn ctrl_c() {
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+        std::future::pending::<()>().await;
+    }
+}

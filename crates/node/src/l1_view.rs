@@ -1,0 +1,123 @@
+//! The node's real view of L1: a [`ChainView`] backed by the Rollup and escrow contracts through
+//! `epoch_rfq_l1::L1Client`.
+
+use alloy_primitives::{Address, U256};
+use epoch_rfq_l1::{EpochRange, L1Client};
+use epoch_rfq_pool::{ChainSnapshot, EpochView, TimeParams};
+use futures::future::BoxFuture;
+
+use crate::chain::{ChainView, ChainViewError};
+use crate::types::L1ContractAddresses;
+
+/// Reads the snapshot the pool validates against from the Rollup contract.
+#[derive(Clone)]
+pub struct L1ChainView {
+    client: L1Client,
+}
+
+impl std::fmt::Debug for L1ChainView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("L1ChainView")
+            .field("rollup", &self.client.rollup_address())
+            .finish()
+    }
+}
+
+impl L1ChainView {
+    /// A view over `client` (a read-only client is enough).
+    pub fn new(client: L1Client) -> Self {
+        Self { client }
+    }
+
+    async fn read_snapshot(&self) -> Result<ChainSnapshot, epoch_rfq_l1::L1Error> {
+        let info = self.client.info();
+        let time = info.time;
+        let (l1_block_number, l1_timestamp) = self.client.latest_l1_block().await?;
+        // Before genesis there is no slot yet; slot 0 is the closest honest answer and quotes for
+        // epochs that cannot exist fail the epoch check anyway.
+        let current_slot = time.slot_at(l1_timestamp).unwrap_or(0);
+        let current_epoch = time.epoch_of_slot(current_slot);
+        let complete = |epoch: u64| current_epoch > epoch;
+
+        let epoch_to_prove = match self.client.epoch_to_prove_range().await? {
+            Some(range) => Some(self.view(range, complete(range.epoch)).await?),
+            None => None,
+        };
+        // The epoch that just ended, when it is unproven but not yet the epoch to prove (an older
+        // epoch still is): provers may quote it ahead of its claim phase (SPEC §5.1).
+        let just_completed_epoch = match (current_epoch.checked_sub(1), &epoch_to_prove) {
+            (Some(previous), Some(oldest)) if previous > oldest.epoch => {
+                let range = self.client.epoch_range(previous).await?;
+                if range.is_empty() {
+                    None
+                } else {
+                    Some(self.view(range, true).await?)
+                }
+            }
+            _ => None,
+        };
+        Ok(ChainSnapshot {
+            chain_id: info.chain_id,
+            rollup_address: info.rollup,
+            l1_block_number,
+            l1_timestamp,
+            current_slot,
+            time: TimeParams {
+                slot_duration_secs: time.slot_duration,
+                epoch_duration_slots: time.epoch_duration,
+                claim_window_slots: time.claim_window,
+            },
+            epoch_to_prove,
+            just_completed_epoch,
+            min_bond: info.min_bond,
+        })
+    }
+
+    /// An epoch's view: its contents only once it is complete (until then its block range and
+    /// fees still grow, and a quote cannot be checked against them).
+    async fn view(
+        &self,
+        range: EpochRange,
+        complete: bool,
+    ) -> Result<EpochView, epoch_rfq_l1::L1Error> {
+        let mut view = EpochView::new(range.epoch);
+        if complete && !range.is_empty() {
+            view = view.with_contents(range.from_block, range.to_block, range.total_fees);
+        }
+        view.claimed = self.client.claim(range.epoch).await?.is_some();
+        Ok(view)
+    }
+}
+
+impl ChainView for L1ChainView {
+    fn snapshot(&self) -> BoxFuture<'_, Result<ChainSnapshot, ChainViewError>> {
+        Box::pin(async move {
+            self.read_snapshot()
+                .await
+                .map_err(|e| ChainViewError(Box::new(e)))
+        })
+    }
+
+    fn escrow_available(
+        &self,
+        prover: Address,
+    ) -> BoxFuture<'_, Result<Option<U256>, ChainViewError>> {
+        Box::pin(async move {
+            self.client
+                .available_for_bond(prover)
+                .await
+                .map(Some)
+                .map_err(|e| ChainViewError(Box::new(e)))
+        })
+    }
+
+    fn l1_contract_addresses(&self) -> L1ContractAddresses {
+        let info = self.client.info();
+        L1ContractAddresses {
+            rollup_address: info.rollup,
+            proof_commitment_escrow_address: Some(info.escrow),
+            fee_token_address: Some(info.fee_token),
+            verifier_address: Some(info.verifier),
+        }
+    }
+}
