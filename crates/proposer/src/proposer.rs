@@ -1,0 +1,726 @@
+//! The proposer's runtime: [`Proposer::tick`] does one round of everything (SPEC §7), and
+//! [`Proposer::run`] ticks at least once per slot until shut down.
+//!
+//! Every decision is taken from L1 state read at the start of the tick (never from what this
+//! process remembers doing), so a restarted proposer, or one that raced another transaction,
+//! simply does the right thing on its next tick. The only memory is the auction of the epoch to
+//! prove, which exists so that quotes and drops are counted and logged once per epoch instead of
+//! once per tick.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::{Address, B256, U256};
+use epoch_rfq_l1::{BlockRecord, Claim, ClaimRejected, EpochRange, L1Client, L1Error, RollupError};
+use epoch_rfq_quote::{QuoteId, SIGNATURE_LEN};
+use tokio::sync::broadcast;
+use tracing::{debug, info, warn};
+
+use crate::config::{ConfigError, ProposerConfig};
+use crate::events::ProposerEvent;
+use crate::metrics::ProposerMetrics;
+use crate::rfq::{Candidate, ChainView, DropReason, local_check, rank};
+use crate::source::QuoteSource;
+use crate::traffic::{SyntheticBlock, TrafficGenerator};
+
+/// Why the proposer cannot start or a tick failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProposerError {
+    /// The L1 client cannot sign: a proposer sends transactions.
+    #[error("the proposer's L1 client has no signing key")]
+    NoSigner,
+    /// A setting cannot work.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An L1 read or transaction failed (the tick is retried on the next one).
+    #[error(transparent)]
+    L1(#[from] L1Error),
+}
+
+/// What one [`Proposer::tick`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// The current slot (`None` before genesis).
+    pub slot: Option<u64>,
+    /// The block proposed in this tick.
+    pub proposed: Option<BlockRecord>,
+    /// The claim made in this tick: `(epoch, prover)`.
+    pub claimed: Option<(u64, Address)>,
+    /// An epoch whose claim phase ended unclaimed, reported in this tick.
+    pub unclaimed: Option<u64>,
+    /// Whether this tick pruned.
+    pub pruned: bool,
+}
+
+/// A quote as the auction remembers it: digest and signature (two quotes with the same fields but
+/// different signatures are different quotes: one may be a forged copy).
+type QuoteKey = (QuoteId, [u8; SIGNATURE_LEN]);
+
+/// The auction of one epoch to prove.
+#[derive(Debug)]
+struct Auction {
+    epoch: u64,
+    /// A claim was seen (or made) for it.
+    claimed: bool,
+    /// Its unclaimed end was reported.
+    reported: bool,
+    /// Every quote seen, with the code of its last drop (`None`: never dropped).
+    seen: HashMap<QuoteKey, Option<&'static str>>,
+}
+
+impl Auction {
+    fn new(epoch: u64) -> Self {
+        Self {
+            epoch,
+            claimed: false,
+            reported: false,
+            seen: HashMap::new(),
+        }
+    }
+}
+
+/// How a failed `validateClaim` or claim is handled.
+enum Failure {
+    /// The quote is at fault: drop it, try the next.
+    Quote(DropReason),
+    /// The situation is (not our slot, claim phase over, already claimed): stop this tick.
+    Situation(ClaimRejected),
+    /// Another revert (a propose part, the escrow, an undecodable reason).
+    Revert(String),
+    /// Not a revert (RPC): give up on this tick.
+    Rpc(L1Error),
+}
+
+fn classify(e: L1Error) -> Failure {
+    if let Some(c) = e.claim_rejected() {
+        return match DropReason::from_claim_rejected(c) {
+            Some(reason) => Failure::Quote(reason),
+            None => Failure::Situation(c.clone()),
+        };
+    }
+    if e.revert().is_some() {
+        return Failure::Revert(e.to_string());
+    }
+    Failure::Rpc(e)
+}
+
+/// The proposer. See the [crate docs](crate).
+pub struct Proposer {
+    l1: L1Client,
+    source: Arc<dyn QuoteSource>,
+    config: ProposerConfig,
+    me: Address,
+    traffic: TrafficGenerator,
+    metrics: ProposerMetrics,
+    events: broadcast::Sender<ProposerEvent>,
+    auction: Option<Auction>,
+}
+
+impl std::fmt::Debug for Proposer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proposer")
+            .field("me", &self.me)
+            .field("rollup", &self.l1.rollup_address())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Proposer {
+    /// A proposer sending with `l1_client`'s signer, reading quotes from `source`. Its metrics
+    /// are not registered anywhere until [`with_metrics`](Self::with_metrics) gives registered
+    /// ones.
+    pub fn new(
+        l1_client: L1Client,
+        source: impl QuoteSource + 'static,
+        config: ProposerConfig,
+    ) -> Result<Self, ProposerError> {
+        config.validate()?;
+        let me = l1_client.sender().ok_or(ProposerError::NoSigner)?;
+        let (events, _) = broadcast::channel(config.event_capacity);
+        Ok(Self {
+            l1: l1_client,
+            source: Arc::new(source),
+            traffic: TrafficGenerator::new(config.traffic),
+            config,
+            me,
+            metrics: ProposerMetrics::default(),
+            events,
+            auction: None,
+        })
+    }
+
+    /// Uses `metrics` (e.g. [`ProposerMetrics::new`] over the registry served on `/metrics`).
+    pub fn with_metrics(mut self, metrics: ProposerMetrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &ProposerMetrics {
+        &self.metrics
+    }
+
+    /// Events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<ProposerEvent> {
+        self.events.subscribe()
+    }
+
+    /// The proposer's address.
+    pub fn address(&self) -> Address {
+        self.me
+    }
+
+    /// The L1 client.
+    pub fn l1(&self) -> &L1Client {
+        &self.l1
+    }
+
+    /// The traffic generator (what block the proposer posts in which slot).
+    pub fn traffic(&self) -> &TrafficGenerator {
+        &self.traffic
+    }
+
+    /// Time between ticks: the polling interval, at most one slot.
+    pub fn tick_interval(&self) -> Duration {
+        let slot = Duration::from_secs(self.l1.time().slot_duration.max(1));
+        self.config.polling_interval.min(slot)
+    }
+
+    /// Ticks every [`tick_interval`](Self::tick_interval) until `shutdown` completes. A failed
+    /// tick is logged and retried on the next one (L1 or the source may be briefly unreachable).
+    /// Shutdown interrupts a tick in progress: everything is re-read from L1 on the next start.
+    pub async fn run(&mut self, shutdown: impl Future<Output = ()>) {
+        let every = self.tick_interval();
+        if every < self.config.polling_interval {
+            warn!(
+                polling_interval_ms = self.config.polling_interval.as_millis() as u64,
+                slot_seconds = self.l1.time().slot_duration,
+                "polling interval is longer than a slot; ticking once per slot instead"
+            );
+        }
+        info!(
+            proposer = %self.me,
+            rollup = %self.l1.rollup_address(),
+            tick_ms = every.as_millis() as u64,
+            traffic_seed = self.config.traffic.seed,
+            "proposer started"
+        );
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                _ = interval.tick() => {}
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                result = self.tick() => {
+                    if let Err(e) = result {
+                        warn!(error = %e, "proposer tick failed; retrying on the next tick");
+                    }
+                }
+            }
+        }
+        info!(proposer = %self.me, "proposer stopped");
+    }
+
+    fn emit(&self, event: ProposerEvent) {
+        // No subscriber is fine: events are for whoever listens.
+        let _ = self.events.send(event);
+    }
+
+    /// One round: report an epoch whose claim phase ended unclaimed, prune when due, then in a
+    /// slot this proposer owns run the RFQ (claiming, with `proposeAndClaim` when the slot's block
+    /// is still to be proposed) and propose the slot's block.
+    pub async fn tick(&mut self) -> Result<TickReport, ProposerError> {
+        let mut report = TickReport::default();
+        let (_, ts) = self.l1.latest_l1_block().await?;
+        let time = *self.l1.time();
+        let Some(slot) = time.slot_at(ts) else {
+            return Ok(report);
+        };
+        report.slot = Some(slot);
+
+        let mut epoch = self.l1.epoch_to_prove_range().await?;
+        let mut claim = match epoch {
+            Some(_) => self.l1.proof_claim().await?,
+            None => None,
+        };
+        report.unclaimed = self.watch(epoch, claim, slot).await?;
+
+        if self.l1.is_prune_due().await? {
+            report.pruned = self.prune(epoch.map(|e| e.epoch)).await?;
+            if report.pruned {
+                epoch = self.l1.epoch_to_prove_range().await?;
+                claim = match epoch {
+                    Some(_) => self.l1.proof_claim().await?,
+                    None => None,
+                };
+            }
+        }
+
+        // Only the slot's proposer may propose and claim (anyone when the set is empty).
+        if let Some(owner) = self.l1.proposer_at(slot).await?
+            && owner != self.me
+        {
+            return Ok(report);
+        }
+        let mut block = if self.slot_free(slot).await? {
+            let b = self.traffic.block_for_slot(slot);
+            self.ensure_allowance(b.total_fees).await?;
+            Some(b)
+        } else {
+            None
+        };
+
+        if let Some(range) = epoch
+            && claim.is_none()
+            && time.in_claim_phase(range.epoch, slot)
+        {
+            report.claimed = self.rfq(range, slot, ts, &mut block, &mut report).await?;
+        }
+
+        if let Some(b) = block {
+            report.proposed = self.propose(b).await?;
+        }
+        Ok(report)
+    }
+
+    /// Follows the epoch to prove once it is complete; reports it (once) when its claim phase
+    /// ended without a claim, even if it was pruned or proven in between.
+    async fn watch(
+        &mut self,
+        epoch: Option<EpochRange>,
+        claim: Option<Claim>,
+        slot: u64,
+    ) -> Result<Option<u64>, ProposerError> {
+        let time = *self.l1.time();
+        let mut reported = None;
+        if let Some(range) = epoch
+            && time.is_epoch_complete(range.epoch, slot)
+        {
+            if self.auction.as_ref().map(|a| a.epoch) != Some(range.epoch) {
+                // A new epoch to prove: settle the previous one first.
+                reported = self.report_if_unclaimed(slot).await?;
+                self.auction = Some(Auction::new(range.epoch));
+            }
+            if claim.is_some()
+                && let Some(a) = self.auction.as_mut()
+            {
+                a.claimed = true;
+            }
+        }
+        Ok(self.report_if_unclaimed(slot).await?.or(reported))
+    }
+
+    async fn report_if_unclaimed(&mut self, slot: u64) -> Result<Option<u64>, ProposerError> {
+        let time = *self.l1.time();
+        let Some(a) = self.auction.as_ref() else {
+            return Ok(None);
+        };
+        if a.claimed || a.reported || slot < time.claim_phase(a.epoch).end {
+            return Ok(None);
+        }
+        let epoch = a.epoch;
+        // A claim in the last claim slot may have landed between two ticks (`getClaim` keeps it
+        // after the proof; only a prune deletes it, and that comes after the proof deadline).
+        if self.l1.claim(epoch).await?.is_some() {
+            if let Some(a) = self.auction.as_mut() {
+                a.claimed = true;
+            }
+            return Ok(None);
+        }
+        let quotes_seen = self.auction.as_ref().map_or(0, |a| a.seen.len());
+        if let Some(a) = self.auction.as_mut() {
+            a.reported = true;
+        }
+        warn!(
+            epoch,
+            quotes_seen,
+            claim_phase_end_slot = time.claim_phase_last_slot(epoch),
+            current_slot = slot,
+            "EPOCH UNCLAIMED: the claim phase of epoch {epoch} ended without a claim; its blocks \
+             will be pruned"
+        );
+        self.metrics.epoch_unclaimed();
+        self.emit(ProposerEvent::EpochUnclaimed { epoch, quotes_seen });
+        Ok(Some(epoch))
+    }
+
+    async fn prune(&mut self, epoch: Option<u64>) -> Result<bool, ProposerError> {
+        match self.l1.prune().await {
+            Ok(tx) => {
+                info!(?epoch, tx = %tx.tx_hash, "pruned the unproven blocks");
+                self.metrics.pruned();
+                self.emit(ProposerEvent::Pruned {
+                    epoch,
+                    tx: tx.tx_hash,
+                });
+                Ok(true)
+            }
+            // Someone else pruned (or proposed, which prunes first) since we looked.
+            Err(e) if e.rollup_error() == Some(&RollupError::NothingToPrune) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether the current slot has no block yet.
+    async fn slot_free(&self, slot: u64) -> Result<bool, ProposerError> {
+        let pending = self.l1.pending_block_number().await?;
+        if pending == 0 {
+            return Ok(true);
+        }
+        Ok(self.l1.block(pending).await?.slot < slot)
+    }
+
+    /// Approves the Rollup for `approval_blocks` blocks at the maximum fee when the allowance
+    /// does not cover `fees`.
+    async fn ensure_allowance(&self, fees: U256) -> Result<(), ProposerError> {
+        if fees.is_zero() {
+            return Ok(());
+        }
+        let rollup = self.l1.rollup_address();
+        let allowance = self.l1.allowance(self.me, rollup).await?;
+        if allowance >= fees {
+            return Ok(());
+        }
+        let amount = self
+            .traffic
+            .max_block_fees()
+            .saturating_mul(U256::from(self.config.approval_blocks))
+            .max(fees);
+        let tx = self.l1.approve(rollup, amount).await?;
+        info!(%amount, tx = %tx.tx_hash, "approved the fee token to the Rollup for block fees");
+        Ok(())
+    }
+
+    async fn propose(&mut self, b: SyntheticBlock) -> Result<Option<BlockRecord>, ProposerError> {
+        match self
+            .l1
+            .propose(U256::from(b.tx_count), b.total_fees, b.content_hash)
+            .await
+        {
+            Ok(p) => {
+                self.block_proposed(p.block, p.tx.tx_hash, false);
+                Ok(Some(p.block))
+            }
+            // Another transaction (ours from a previous tick, or a race) used the slot.
+            Err(e) if matches!(e.rollup_error(), Some(RollupError::SlotAlreadyUsed { .. })) => {
+                debug!(slot = b.slot, "slot already has a block");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn block_proposed(&self, block: BlockRecord, tx: B256, with_claim: bool) {
+        info!(
+            block = block.number,
+            slot = block.slot,
+            txs = %block.tx_count,
+            fees = %block.total_fees,
+            with_claim,
+            %tx,
+            "proposed block"
+        );
+        self.metrics.block_proposed();
+        self.emit(ProposerEvent::BlockProposed {
+            block,
+            tx,
+            with_claim,
+        });
+    }
+
+    /// Records a drop: counted, logged and sent once per quote and reason.
+    fn drop_quote(&mut self, epoch: u64, key: QuoteKey, prover: Address, reason: DropReason) {
+        let code = reason.code();
+        if let Some(a) = self.auction.as_mut() {
+            let last = a.seen.entry(key).or_insert(None);
+            if *last == Some(code) {
+                return;
+            }
+            *last = Some(code);
+        }
+        info!(
+            epoch,
+            %prover,
+            quote = %key.0,
+            reason = code,
+            detail = %reason,
+            "dropped quote"
+        );
+        self.metrics.quote_dropped(code);
+        self.emit(ProposerEvent::QuoteDropped {
+            epoch,
+            prover,
+            id: key.0,
+            reason,
+        });
+    }
+
+    /// The RFQ for `range` in `slot` (its claim phase, unclaimed, our slot). `block` is the
+    /// slot's block when it is still to be proposed; a successful `proposeAndClaim` takes it.
+    async fn rfq(
+        &mut self,
+        range: EpochRange,
+        slot: u64,
+        ts: u64,
+        block: &mut Option<SyntheticBlock>,
+        report: &mut TickReport,
+    ) -> Result<Option<(u64, Address)>, ProposerError> {
+        let epoch = range.epoch;
+        let mut received = match self.source.quotes_for_epoch(epoch).await {
+            Ok(q) => q,
+            Err(e) => {
+                warn!(epoch, error = %e, "cannot get quotes; retrying on the next tick");
+                self.metrics.source_error();
+                return Ok(None);
+            }
+        };
+        if self.auction.as_ref().map(|a| a.epoch) != Some(epoch) {
+            self.auction = Some(Auction::new(epoch));
+        }
+        let chain_id = self.l1.chain_id();
+        let view = ChainView {
+            chain_id,
+            rollup: self.l1.rollup_address(),
+            epoch: range,
+            current_slot: slot,
+            min_bond: self.l1.min_bond(),
+        };
+        // Earliest first, so that of two copies of one quote the earliest arrival counts.
+        received.sort_by_key(|q| q.received_at);
+        let mut new = 0usize;
+        let mut in_answer = std::collections::HashSet::new();
+        let mut candidates = Vec::new();
+        for q in &received {
+            let key: QuoteKey = (QuoteId(q.quote.digest(chain_id)), *q.quote.signature());
+            if !in_answer.insert(key) {
+                debug!(epoch, quote = %key.0, "same quote twice in the source's answer");
+                continue;
+            }
+            if let Some(a) = self.auction.as_mut()
+                && !a.seen.contains_key(&key)
+            {
+                a.seen.insert(key, None);
+                self.metrics.quote_considered();
+                new += 1;
+            }
+            match local_check(q, &view) {
+                Ok(quote) => candidates.push(Candidate {
+                    quote,
+                    received_at: q.received_at,
+                }),
+                Err(reason) => self.drop_quote(epoch, key, q.quote.fields().prover, reason),
+            }
+        }
+        if new > 0 {
+            info!(
+                epoch,
+                received = received.len(),
+                new,
+                valid = candidates.len(),
+                "quotes for the epoch to prove"
+            );
+            self.emit(ProposerEvent::QuotesConsidered {
+                epoch,
+                n: received.len(),
+            });
+        }
+        rank(&mut candidates);
+
+        let mut attempts = 0usize;
+        let mut i = 0usize;
+        // Cleared when a proposeAndClaim failed in its propose part: claims go alone from then on.
+        let mut combine = block.is_some();
+        while let Some(cand) = candidates.get(i) {
+            let quote = cand.quote.clone();
+            let key: QuoteKey = (quote.id(), *quote.signature());
+            let prover = quote.signer();
+            match self.l1.validate_claim(&quote, self.me, ts).await {
+                Ok(_) => {}
+                Err(e) => match classify(e) {
+                    Failure::Quote(reason) => {
+                        self.drop_quote(epoch, key, prover, reason);
+                        i += 1;
+                        continue;
+                    }
+                    Failure::Situation(c) => {
+                        debug!(epoch, reason = %c, "epoch not claimable by us now");
+                        return Ok(None);
+                    }
+                    Failure::Revert(msg) => {
+                        self.drop_quote(epoch, key, prover, DropReason::L1Rejected(msg));
+                        i += 1;
+                        continue;
+                    }
+                    Failure::Rpc(e) => return Err(e.into()),
+                },
+            }
+            if attempts == self.config.max_claim_attempts {
+                warn!(epoch, attempts, "claim attempts exhausted for this tick");
+                break;
+            }
+            attempts += 1;
+            let f = *quote.fields();
+            let result = match (combine, *block) {
+                (true, Some(b)) => self
+                    .l1
+                    .propose_and_claim(U256::from(b.tx_count), b.total_fees, b.content_hash, &quote)
+                    .await
+                    .map(|p| (p.tx.tx_hash, Some(p.block))),
+                _ => self
+                    .l1
+                    .claim_epoch_proof_right(&quote)
+                    .await
+                    .map(|tx| (tx.tx_hash, None)),
+            };
+            match result {
+                Ok((tx, proposed)) => {
+                    if let Some(b) = proposed {
+                        *block = None;
+                        report.proposed = Some(b);
+                        self.block_proposed(b, tx, true);
+                    }
+                    if let Some(a) = self.auction.as_mut() {
+                        a.claimed = true;
+                    }
+                    info!(
+                        epoch,
+                        %prover,
+                        basis_point_fee = f.basis_point_fee,
+                        bond = %f.bond_amount,
+                        %tx,
+                        "claimed the epoch proof right"
+                    );
+                    self.metrics.claimed();
+                    self.emit(ProposerEvent::Claimed {
+                        epoch,
+                        prover,
+                        fee: f.basis_point_fee,
+                        bond: f.bond_amount,
+                        tx,
+                    });
+                    return Ok(Some((epoch, prover)));
+                }
+                Err(e) => {
+                    let error = e.to_string();
+                    warn!(epoch, %prover, %error, "claim failed; trying the next best quote");
+                    self.emit(ProposerEvent::ClaimFailed {
+                        epoch,
+                        prover,
+                        error: error.clone(),
+                    });
+                    match classify(e) {
+                        Failure::Quote(reason) => {
+                            self.metrics.claim_failed(reason.code());
+                            self.drop_quote(epoch, key, prover, reason);
+                            i += 1;
+                        }
+                        Failure::Situation(c) => {
+                            self.metrics.claim_failed("situation");
+                            debug!(epoch, reason = %c, "epoch no longer claimable by us");
+                            return Ok(None);
+                        }
+                        Failure::Revert(msg) if combine => {
+                            // Most likely the propose part (allowance, balance, slot taken):
+                            // retry this quote with a claim alone; the block goes on its own.
+                            self.metrics.claim_failed("l1_rejected");
+                            debug!(epoch, %msg, "proposeAndClaim failed; claiming alone");
+                            combine = false;
+                        }
+                        Failure::Revert(msg) => {
+                            self.metrics.claim_failed("l1_rejected");
+                            self.drop_quote(epoch, key, prover, DropReason::L1Rejected(msg));
+                            i += 1;
+                        }
+                        Failure::Rpc(e) => {
+                            self.metrics.claim_failed("rpc");
+                            return Err(e.into());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use epoch_rfq_l1::alloy::providers::{Provider, ProviderBuilder};
+    use epoch_rfq_l1::{RollupInfo, TimeParams};
+
+    use super::*;
+    use crate::source::MemoryQuoteSource;
+
+    fn client(sender: Option<Address>, slot_duration: u64) -> L1Client {
+        // Never contacted: construction does no I/O.
+        let provider = ProviderBuilder::new()
+            .connect_http("http://127.0.0.1:1".parse().expect("url"))
+            .erased();
+        let info = RollupInfo {
+            chain_id: 31337,
+            rollup: Address::repeat_byte(1),
+            escrow: Address::repeat_byte(2),
+            fee_token: Address::repeat_byte(3),
+            verifier: Address::repeat_byte(4),
+            time: TimeParams {
+                genesis: 0,
+                slot_duration,
+                epoch_duration: 8,
+                claim_window: 4,
+            },
+            min_bond: U256::from(1000),
+            withdraw_delay: 100,
+            slash_recipient: Address::repeat_byte(5),
+        };
+        L1Client::from_info(provider, info, sender)
+    }
+
+    #[test]
+    fn needs_a_signer_and_a_valid_config() {
+        let err = Proposer::new(
+            client(None, 4),
+            MemoryQuoteSource::new(),
+            ProposerConfig::default(),
+        )
+        .expect_err("no signer");
+        assert!(matches!(err, ProposerError::NoSigner), "{err}");
+        let err = Proposer::new(
+            client(Some(Address::repeat_byte(9)), 4),
+            MemoryQuoteSource::new(),
+            ProposerConfig {
+                max_claim_attempts: 0,
+                ..ProposerConfig::default()
+            },
+        )
+        .expect_err("bad config");
+        assert!(matches!(err, ProposerError::Config(_)), "{err}");
+    }
+
+    #[test]
+    fn ticks_at_least_once_per_slot() {
+        let fast = Proposer::new(
+            client(Some(Address::repeat_byte(9)), 4),
+            MemoryQuoteSource::new(),
+            ProposerConfig::default(),
+        )
+        .expect("builds");
+        assert_eq!(fast.tick_interval(), Duration::from_secs(1));
+        let slow = Proposer::new(
+            client(Some(Address::repeat_byte(9)), 4),
+            MemoryQuoteSource::new(),
+            ProposerConfig {
+                polling_interval: Duration::from_secs(30),
+                ..ProposerConfig::default()
+            },
+        )
+        .expect("builds");
+        assert_eq!(slow.tick_interval(), Duration::from_secs(4));
+    }
+}

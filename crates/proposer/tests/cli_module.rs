@@ -1,0 +1,140 @@
+//! The CLI glue (`crates/cli/src/proposer_cmd.rs`) compiled and exercised here, because the
+//! binary's `main.rs` (which declares the module) is owned elsewhere: argument parsing, key
+//! handling, the chain-id check, and `build` + `run` against anvil until shutdown.
+
+#[path = "../../cli/src/proposer_cmd.rs"]
+#[allow(dead_code)]
+mod proposer_cmd;
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::U256;
+use clap::Parser;
+use common::*;
+use epoch_rfq_l1::DeployParams;
+use epoch_rfq_l1::anvil::{ChainOptions, TestChain};
+use epoch_rfq_proposer::{MemoryQuoteSource, ProposerMetrics};
+use proposer_cmd::ProposerCmdArgs;
+
+#[derive(Debug, Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: ProposerCmdArgs,
+}
+
+fn parse(argv: &[&str]) -> ProposerCmdArgs {
+    let mut full = vec!["proposer"];
+    full.extend_from_slice(argv);
+    Cli::try_parse_from(full).expect("parses").args
+}
+
+#[test]
+fn keys_are_checked_and_never_echoed() {
+    let err = proposer_cmd::parse_proposer_key(None)
+        .expect_err("no key")
+        .to_string();
+    assert!(err.contains("PROPOSER_PUBLISHER_PRIVATE_KEY"), "{err}");
+    let secret = "zz".repeat(32);
+    let err = proposer_cmd::parse_proposer_key(Some(&secret))
+        .expect_err("bad key")
+        .to_string();
+    assert!(!err.contains(&secret), "{err}");
+    let key = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+    let signer = proposer_cmd::parse_proposer_key(Some(&format!("0x{key}\n"))).expect("valid");
+    assert_eq!(
+        signer.address().to_string(),
+        "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+    );
+    let a = parse(&["--coordination-node-url", " http://127.0.0.1:8000 "]);
+    assert_eq!(a.node_url(), Some("http://127.0.0.1:8000"));
+}
+
+#[tokio::test]
+async fn runs_against_anvil_until_shutdown() {
+    bounded(60, async {
+        let mut chain = TestChain::start(ChainOptions {
+            block_time: Some(1),
+            ..ChainOptions::default()
+        })
+        .await
+        .expect("anvil");
+        let d = chain
+            .deploy(DeployParams {
+                slot_duration: 2,
+                epoch_duration: 32,
+                claim_window: 4,
+                ..DeployParams::default()
+            })
+            .await
+            .expect("deploys");
+        chain
+            .fund(
+                &[chain.address(PROPOSER).expect("account")],
+                U256::from(FUNDS),
+            )
+            .await
+            .expect("funds");
+        let url = chain.url();
+        let rollup = d.info().rollup.to_string();
+        let key = chain.private_key_hex(PROPOSER).expect("key");
+        let base = [
+            "--l1-rpc-url",
+            url.as_str(),
+            "--rollup",
+            rollup.as_str(),
+            "--polling-interval-ms",
+            "200",
+            "--private-key",
+            key.as_str(),
+        ];
+
+        // The wrong chain id is refused before anything is sent.
+        let mut wrong = base.to_vec();
+        wrong.extend_from_slice(&["--l1-chain-id", "1"]);
+        let err = proposer_cmd::build(
+            parse(&wrong),
+            Arc::new(MemoryQuoteSource::new()),
+            ProposerMetrics::default(),
+        )
+        .await
+        .expect_err("chain id mismatch")
+        .to_string();
+        assert!(err.contains("L1_CHAIN_ID is 1"), "{err}");
+
+        let proposer = proposer_cmd::build(
+            parse(&base),
+            Arc::new(MemoryQuoteSource::new()),
+            ProposerMetrics::default(),
+        )
+        .await
+        .expect("builds");
+        assert_eq!(
+            proposer.address(),
+            chain.address(PROPOSER).expect("account")
+        );
+        assert_eq!(proposer.tick_interval(), Duration::from_millis(200));
+        let metrics = proposer.metrics().clone();
+        drop(proposer);
+
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(proposer_cmd::run(
+            parse(&base),
+            Arc::new(MemoryQuoteSource::new()),
+            metrics.clone(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        while metrics.blocks_proposed_count() < 2 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        stop.send(()).expect("running");
+        task.await.expect("joins").expect("runs cleanly");
+        let reader = chain.reader().expect("reader");
+        assert!(reader.pending_block_number().await.expect("read") >= 2);
+    })
+    .await;
+}

@@ -1,0 +1,214 @@
+//! Shared set-up of the proposer's anvil tests: a chain with manual time control, a proposer
+//! over an in-memory quote source, funded provers with escrow deposits, quote helpers.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use alloy_primitives::{Address, U256};
+use alloy_signer_local::PrivateKeySigner;
+use epoch_rfq_l1::anvil::{ChainOptions, TestChain};
+use epoch_rfq_l1::{DeployParams, EpochRange, L1Client};
+use epoch_rfq_proposer::{
+    MemoryQuoteSource, Proposer, ProposerConfig, ProposerEvent, ReceivedQuote, TrafficConfig,
+    proposer_l1_from_info,
+};
+use epoch_rfq_quote::{EpochProofQuote, QuoteFields};
+use tokio::sync::broadcast;
+
+/// Every test is bounded: a hung RPC fails the test instead of the CI job.
+pub async fn bounded<T>(secs: u64, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .expect("test timed out")
+}
+
+pub const DEPLOYER: usize = 0;
+pub const PROPOSER: usize = 1;
+pub const OTHER_PROPOSER: usize = 2;
+/// Provers are accounts 3..=7.
+pub const PROVERS: std::ops::RangeInclusive<usize> = 3..=7;
+pub const SLASH_RECIPIENT: usize = 9;
+
+pub const FUNDS: u64 = 1_000_000_000;
+pub const DEPOSIT: u64 = 100_000;
+pub const MIN_BOND: u64 = 1_000;
+
+pub struct World {
+    pub chain: TestChain,
+    pub proposer: Proposer,
+    pub source: Arc<MemoryQuoteSource>,
+    pub events: broadcast::Receiver<ProposerEvent>,
+    pub reader: L1Client,
+}
+
+pub struct WorldOptions {
+    /// Validators [PROPOSER, OTHER_PROPOSER] (round-robin: PROPOSER owns even slots); else
+    /// anyone proposes.
+    pub validators: bool,
+    pub slot_duration: u64,
+    pub epoch_duration: u64,
+    pub claim_window: u64,
+    pub polling_interval: Duration,
+    /// L1 block time in seconds (`None`: a block per transaction, time moves only when the test
+    /// moves it).
+    pub block_time: Option<u64>,
+}
+
+impl Default for WorldOptions {
+    fn default() -> Self {
+        // 12-second slots: a test's few transactions after `advance_to_slot` (each mined block
+        // moves L1 time by at least a second) stay inside the slot.
+        Self {
+            validators: false,
+            slot_duration: 12,
+            epoch_duration: 4,
+            claim_window: 2,
+            polling_interval: Duration::from_millis(100),
+            block_time: None,
+        }
+    }
+}
+
+pub fn traffic() -> TrafficConfig {
+    TrafficConfig {
+        seed: 42,
+        min_txs: 1,
+        max_txs: 8,
+        fee_per_tx_min: U256::from(10),
+        fee_per_tx_max: U256::from(100),
+    }
+}
+
+/// Anvil + deployment; the proposer and every prover funded; each prover in `deposits` deposits
+/// that much into the escrow.
+pub async fn world(opts: WorldOptions, deposits: &[(usize, u64)]) -> World {
+    let mut chain = TestChain::start(ChainOptions {
+        block_time: opts.block_time,
+        ..ChainOptions::default()
+    })
+    .await
+    .expect("anvil starts");
+    let validators = if opts.validators {
+        vec![
+            chain.address(PROPOSER).expect("account"),
+            chain.address(OTHER_PROPOSER).expect("account"),
+        ]
+    } else {
+        vec![]
+    };
+    chain
+        .deploy(DeployParams {
+            slot_duration: opts.slot_duration,
+            epoch_duration: opts.epoch_duration,
+            claim_window: opts.claim_window,
+            min_bond: U256::from(MIN_BOND),
+            withdraw_delay: 10_000,
+            slash_recipient: chain.address(SLASH_RECIPIENT).expect("account"),
+            validators,
+            ..DeployParams::default()
+        })
+        .await
+        .expect("deploys");
+    let mut funded = vec![chain.address(PROPOSER).expect("account")];
+    for i in PROVERS {
+        funded.push(chain.address(i).expect("account"));
+    }
+    chain.fund(&funded, U256::from(FUNDS)).await.expect("funds");
+    for (i, amount) in deposits {
+        chain
+            .client(*i)
+            .await
+            .expect("client")
+            .deposit_with_approval(U256::from(*amount))
+            .await
+            .expect("deposit");
+    }
+    let source = Arc::new(MemoryQuoteSource::new());
+    let l1 = proposer_l1_from_info(
+        &chain.url(),
+        chain.deployment().expect("deployed").info(),
+        chain.signer(PROPOSER).expect("account"),
+    )
+    .await
+    .expect("proposer's L1 client");
+    let proposer = Proposer::new(
+        l1,
+        source.clone(),
+        ProposerConfig {
+            polling_interval: opts.polling_interval,
+            traffic: traffic(),
+            ..ProposerConfig::default()
+        },
+    )
+    .expect("proposer");
+    let events = proposer.subscribe();
+    let reader = chain.reader().expect("reader");
+    World {
+        chain,
+        proposer,
+        source,
+        events,
+        reader,
+    }
+}
+
+impl World {
+    pub fn key(&self, i: usize) -> PrivateKeySigner {
+        self.chain.signer(i).expect("account")
+    }
+
+    pub fn address(&self, i: usize) -> Address {
+        self.chain.address(i).expect("account")
+    }
+
+    /// Moves L1 time to the start of `slot` and ticks once.
+    pub async fn tick_at(&mut self, slot: u64) -> epoch_rfq_proposer::TickReport {
+        self.chain.advance_to_slot(slot).await.expect("advance");
+        self.proposer.tick().await.expect("tick")
+    }
+
+    /// Ticks in each of `slots`.
+    pub async fn tick_slots(&mut self, slots: impl IntoIterator<Item = u64>) {
+        for s in slots {
+            self.tick_at(s).await;
+        }
+    }
+
+    pub async fn range(&self, epoch: u64) -> EpochRange {
+        self.reader.epoch_range(epoch).await.expect("range")
+    }
+
+    /// Good fields for `range` by prover `i`, valid to the end of the claim phase.
+    pub fn fields(&self, range: &EpochRange, i: usize, bps: u32, bond: u64) -> QuoteFields {
+        let time = self.chain.deployment().expect("deployed").time();
+        QuoteFields {
+            basis_point_fee: bps,
+            bond_amount: U256::from(bond),
+            valid_until_slot: U256::from(time.claim_phase_last_slot(range.epoch)),
+            ..range.quote_fields(self.address(i), self.reader.rollup_address())
+        }
+    }
+
+    pub fn sign(&self, f: QuoteFields, i: usize) -> EpochProofQuote {
+        f.sign(&self.key(i), self.chain.chain_id()).expect("signs")
+    }
+
+    /// Pushes a quote received at `UNIX_EPOCH + at` seconds (a fixed order for tie-breaks).
+    pub fn push_at(&self, q: EpochProofQuote, at: u64) {
+        self.source.push_received(ReceivedQuote::new(
+            q,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(at),
+        ));
+    }
+
+    /// Every event so far.
+    pub fn drain(&mut self) -> Vec<ProposerEvent> {
+        let mut out = Vec::new();
+        while let Ok(e) = self.events.try_recv() {
+            out.push(e);
+        }
+        out
+    }
+}
