@@ -71,21 +71,24 @@ impl KeyArgs {
     }
 }
 
-/// Parses a hex private key without ever echoing it in an error.
+/// Parses PROVER_PUBLISHER_PRIVATE_KEY without ever echoing it in an error.
 pub fn parse_private_key(hex_key: &str) -> Result<PrivateKeySigner> {
+    parse_key_from_env_value("PROVER_PUBLISHER_PRIVATE_KEY", hex_key)
+}
+
+/// Parses a hex private key read from the environment variable `var`; errors name `var` and
+/// never contain the key.
+pub fn parse_key_from_env_value(var: &str, hex_key: &str) -> Result<PrivateKeySigner> {
     let trimmed = hex_key.trim();
     let digits = trimmed.strip_prefix("0x").unwrap_or(trimmed);
     if digits.len() != 64 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
         bail!(
-            "PROVER_PUBLISHER_PRIVATE_KEY must be 32 bytes as 64 hex digits (optionally 0x-prefixed); \
-             got {} characters",
+            "{var} must be 32 bytes as 64 hex digits (optionally 0x-prefixed); got {} characters",
             digits.len()
         );
     }
     digits.parse::<PrivateKeySigner>().map_err(|_| {
-        anyhow::anyhow!(
-            "PROVER_PUBLISHER_PRIVATE_KEY is not a valid secp256k1 key (zero or ≥ the curve order)"
-        )
+        anyhow::anyhow!("{var} is not a valid secp256k1 key (zero or ≥ the curve order)")
     })
 }
 

@@ -1,16 +1,10 @@
 //! `epoch-rfq`: prover coordination for an Aztec-style rollup. One binary, one subcommand per
 //! role (SPEC §8).
 
-mod deploy_cmd;
-mod escrow_cmd;
-mod keys;
-mod node_cmd;
-mod p2p_args;
-mod pricing_cmd;
-mod proposer_cmd;
-mod prover_cmd;
-mod quote_cmd;
-mod wiring;
+use epoch_rfq::{
+    deploy_cmd, escrow_cmd, multi_thread, node_cmd, pricing_cmd, proposer_cmd, prover_cmd,
+    quote_cmd, runtime, wiring,
+};
 
 use std::sync::Arc;
 
@@ -112,18 +106,4 @@ async fn run_proposer(args: proposer_cmd::ProposerCmdArgs) -> Result<()> {
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = epoch_rfq_proposer::ProposerMetrics::new(&mut registry);
     proposer_cmd::run(args, source, metrics, proposer_cmd::ctrl_c()).await
-}
-
-/// A runtime for the commands that talk to L1 (the quote tools need none).
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
-}
-
-/// A multi-threaded runtime for the long-running roles (jobs and servers run beside the loop).
-fn multi_thread() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
 }

@@ -13,9 +13,7 @@ use std::sync::Arc;
 use alloy_signer_local::PrivateKeySigner;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use epoch_rfq_proposer::{
-    Proposer, ProposerArgs, ProposerMetrics, QuoteSource, connect_proposer_l1,
-};
+use epoch_rfq_proposer::{Proposer, ProposerArgs, ProposerMetrics, QuoteSource};
 
 /// `epoch-rfq proposer` options.
 #[derive(Debug, Clone, Args)]
@@ -45,27 +43,14 @@ impl ProposerCmdArgs {
     }
 }
 
-/// Parses the key without ever echoing it in an error.
+/// Parses `PROPOSER_PUBLISHER_PRIVATE_KEY` without ever echoing it in an error.
 pub fn parse_proposer_key(hex_key: Option<&str>) -> Result<PrivateKeySigner> {
     let Some(hex_key) = hex_key else {
         bail!(
             "no signing key: set PROPOSER_PUBLISHER_PRIVATE_KEY=0x<64 hex digits> in the environment"
         );
     };
-    let trimmed = hex_key.trim();
-    let digits = trimmed.strip_prefix("0x").unwrap_or(trimmed);
-    if digits.len() != 64 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        bail!(
-            "PROPOSER_PUBLISHER_PRIVATE_KEY must be 32 bytes as 64 hex digits (optionally \
-             0x-prefixed); got {} characters",
-            digits.len()
-        );
-    }
-    digits.parse::<PrivateKeySigner>().map_err(|_| {
-        anyhow::anyhow!(
-            "PROPOSER_PUBLISHER_PRIVATE_KEY is not a valid secp256k1 key (zero or ≥ the curve order)"
-        )
-    })
+    crate::keys::parse_key_from_env_value("PROPOSER_PUBLISHER_PRIVATE_KEY", hex_key)
 }
 
 /// Validates the settings, connects to L1 (checking `L1_CHAIN_ID` against the node) and builds
@@ -77,7 +62,7 @@ pub async fn build(
 ) -> Result<Proposer> {
     let settings = args.proposer.validate()?;
     let key = parse_proposer_key(args.private_key.as_deref())?;
-    let l1 = connect_proposer_l1(&settings.l1_url, settings.rollup, key)
+    let l1 = epoch_rfq_l1::L1Client::connect(&settings.l1_url, settings.rollup, Some(key))
         .await
         .with_context(|| {
             format!(

@@ -99,8 +99,8 @@ impl QuoteSource for NodeApiSource {
                     _ => SourceError::Unavailable(err.to_string()),
                 })?;
             // The node lists an epoch's quotes best first (fee, then arrival, then bond), so the
-            // list order carries the arrival tie-break; the fetch time is the same for all.
-            Ok(quotes.into_iter().map(ReceivedQuote::now).collect())
+            // list order carries the arrival tie-break.
+            Ok(ReceivedQuote::in_arrival_order(quotes))
         })
     }
 }

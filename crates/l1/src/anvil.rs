@@ -18,7 +18,6 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use alloy::network::EthereumWallet;
 use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::ext::AnvilApi;
@@ -260,8 +259,7 @@ impl TestChain {
     /// A provider signing with account `i`.
     pub fn wallet_provider(&self, i: usize) -> HarnessResult<DynProvider> {
         let signer = self.signer(i)?;
-        Ok(ProviderBuilder::new()
-            .wallet(EthereumWallet::from(signer))
+        Ok(signing_provider_builder!(signer)
             .connect_http(self.anvil.endpoint_url())
             .erased())
     }

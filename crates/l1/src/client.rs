@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use alloy::contract::SolCallBuilder;
 use alloy::eips::{BlockId, BlockNumberOrTag};
-use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionReceipt;
@@ -72,14 +71,22 @@ pub struct L1Client {
     pub(crate) info: Arc<RollupInfo>,
     pub(crate) receipt_timeout: Duration,
     pub(crate) gas_limit: Option<u64>,
+    /// Held from nonce assignment until the node has the transaction (see [`Self::send_lock`]).
+    pub(crate) send_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// Builds a provider for `url` (`http(s)://` or `ws(s)://`), with alloy's recommended fillers
-/// (nonce, gas, chain id) and, when given, a wallet that signs with `signer`.
+/// Builds a provider for `url` (`http(s)://` or `ws(s)://`): gas estimation and the chain id
+/// filled in, and, when given, a wallet that signs with `signer`.
+///
+/// The nonce of each transaction is read from the node (its pending count) rather than from a
+/// local cache: with a cache, a transaction that fails after its nonce was reserved but before it
+/// reached the node (e.g. gas estimation reverting because the slot moved on since the
+/// simulation) leaves the cache one ahead of the chain, and every later transaction of that
+/// account waits forever behind the gap. Sends of one client are serialised by
+/// [`L1Client::send_lock`], so two of them never read the same pending count.
 pub async fn connect_provider(url: &str, signer: Option<PrivateKeySigner>) -> Result<DynProvider> {
     let connected = match signer {
-        Some(s) => ProviderBuilder::new()
-            .wallet(EthereumWallet::from(s))
+        Some(s) => signing_provider_builder!(s)
             .connect(url)
             .await
             .map(|p| p.erased()),
@@ -95,6 +102,13 @@ pub async fn connect_provider(url: &str, signer: Option<PrivateKeySigner>) -> Re
 }
 
 impl L1Client {
+    /// The lock a transaction of this client's account holds from reading its nonce until the
+    /// node has it. Hold it when sending through [`Self::provider`] directly (every send of this
+    /// client already does), so two sends never read the same pending nonce.
+    pub async fn send_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.send_lock.lock().await
+    }
+
     /// Connects to the L1 at `url` and to the Rollup at `rollup`; with `signer`, transactions are
     /// signed by it.
     pub async fn connect(
@@ -121,6 +135,7 @@ impl L1Client {
             info: Arc::new(info),
             receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
             gas_limit: None,
+            send_lock: Arc::default(),
         })
     }
 
@@ -133,6 +148,7 @@ impl L1Client {
             info: Arc::new(info),
             receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
             gas_limit: None,
+            send_lock: Arc::default(),
         }
     }
 
@@ -155,6 +171,8 @@ impl L1Client {
             info: self.info.clone(),
             receipt_timeout: self.receipt_timeout,
             gas_limit: self.gas_limit,
+            // Another provider may be another account: its own sequence of nonces.
+            send_lock: Arc::default(),
         }
     }
 
@@ -286,10 +304,13 @@ impl L1Client {
             .call_raw()
             .await
             .map_err(|e| from_contract_error(call, e))?;
-        let pending = builder
-            .send()
-            .await
-            .map_err(|e| from_contract_error(call, e))?;
+        let pending = {
+            let _sending = self.send_lock.lock().await;
+            builder
+                .send()
+                .await
+                .map_err(|e| from_contract_error(call, e))?
+        };
         let tx_hash = *pending.tx_hash();
         let receipt = pending
             .with_timeout(Some(self.receipt_timeout))

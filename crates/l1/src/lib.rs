@@ -12,6 +12,20 @@
 //! * [`anvil`] (feature `test-harness`): spawn anvil, deploy, move time.
 
 pub mod bindings;
+/// The provider stack for a signing account: gas estimation, the chain id, the wallet, and the
+/// nonce read from the node for each transaction (see [`client::connect_provider`] for why not a
+/// local nonce cache). A macro because the builder's type spells out every filler.
+macro_rules! signing_provider_builder {
+    ($signer:expr) => {
+        alloy::providers::ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
+            .wallet(alloy::network::EthereumWallet::from($signer))
+    };
+}
+
 mod client;
 mod deploy;
 pub mod error;

@@ -20,7 +20,6 @@
 
 mod config;
 mod events;
-mod l1conn;
 mod metrics;
 mod proposer;
 pub mod rfq;
@@ -29,7 +28,6 @@ mod traffic;
 
 pub use config::{ConfigError, ProposerArgs, ProposerConfig, ProposerSettings, TrafficConfig};
 pub use events::ProposerEvent;
-pub use l1conn::{connect_proposer_l1, proposer_l1_from_info, proposer_provider};
 pub use metrics::ProposerMetrics;
 pub use proposer::{Proposer, ProposerError, TickReport};
 pub use rfq::DropReason;

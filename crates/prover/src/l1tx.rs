@@ -96,7 +96,11 @@ where
     let from = l1.sender().ok_or(L1Error::NoSigner { call })?;
     let builder = builder.from(from);
     builder.call_raw().await.map_err(|e| contract(call, e))?;
-    let pending = builder.send().await.map_err(|e| contract(call, e))?;
+    let pending = {
+        // One nonce at a time for this account (see `L1Client::send_lock`).
+        let _sending = l1.send_lock().await;
+        builder.send().await.map_err(|e| contract(call, e))?
+    };
     let tx_hash = *pending.tx_hash();
     {
         let db = store.lock();

@@ -12,7 +12,6 @@ use epoch_rfq_l1::anvil::{ChainOptions, TestChain};
 use epoch_rfq_l1::{DeployParams, EpochRange, L1Client};
 use epoch_rfq_proposer::{
     MemoryQuoteSource, Proposer, ProposerConfig, ProposerEvent, ReceivedQuote, TrafficConfig,
-    proposer_l1_from_info,
 };
 use epoch_rfq_quote::{EpochProofQuote, QuoteFields};
 use tokio::sync::broadcast;
@@ -126,13 +125,7 @@ pub async fn world(opts: WorldOptions, deposits: &[(usize, u64)]) -> World {
             .expect("deposit");
     }
     let source = Arc::new(MemoryQuoteSource::new());
-    let l1 = proposer_l1_from_info(
-        &chain.url(),
-        chain.deployment().expect("deployed").info(),
-        chain.signer(PROPOSER).expect("account"),
-    )
-    .await
-    .expect("proposer's L1 client");
+    let l1 = chain.client(PROPOSER).await.expect("proposer's L1 client");
     let proposer = Proposer::new(
         l1,
         source.clone(),

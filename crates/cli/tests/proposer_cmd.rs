@@ -1,23 +1,26 @@
-//! The CLI glue (`crates/cli/src/proposer_cmd.rs`) compiled and exercised here, because the
-//! binary's `main.rs` (which declares the module) is owned elsewhere: argument parsing, key
-//! handling, the chain-id check, and `build` + `run` against anvil until shutdown.
-
-#[path = "../../cli/src/proposer_cmd.rs"]
-#[allow(dead_code)]
-mod proposer_cmd;
-
-mod common;
+//! `epoch-rfq proposer`'s glue (`proposer_cmd`): argument parsing, key handling, the chain-id
+//! check, and `build` + `run` against anvil until shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_primitives::U256;
 use clap::Parser;
-use common::*;
+use epoch_rfq::proposer_cmd::{self, ProposerCmdArgs};
 use epoch_rfq_l1::DeployParams;
 use epoch_rfq_l1::anvil::{ChainOptions, TestChain};
 use epoch_rfq_proposer::{MemoryQuoteSource, ProposerMetrics};
-use proposer_cmd::ProposerCmdArgs;
+
+/// The dev account the proposer signs with.
+const PROPOSER: usize = 1;
+/// Fee tokens minted to it.
+const FUNDS: u64 = 1_000_000_000;
+
+async fn bounded<T>(secs: u64, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .expect("test timed out")
+}
 
 #[derive(Debug, Parser)]
 struct Cli {
