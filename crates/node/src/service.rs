@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use epoch_rfq_p2p::{IncomingMessage, P2pError, P2pHandle, Validation};
-use epoch_rfq_pool::{ChainSnapshot, InsertOutcome, QuotePool, RejectReason, check_verified};
+use epoch_rfq_pool::{
+    ChainSnapshot, InsertOutcome, QuotePool, RejectReason, check_verified, precheck_unverified,
+};
 use epoch_rfq_quote::{EpochProofQuote, VerifiedQuote};
 use parking_lot::RwLock;
 use tokio::sync::{mpsc, watch};
@@ -216,6 +218,14 @@ impl NodeService {
                 return Err(r);
             }
         };
+        // Cheap checks before the signature recovery: useless but validly signed quotes are only
+        // ignored (never penalised), so each must cost little (see `precheck_unverified`).
+        if let Some(snap) = self.snapshot()
+            && let Err(r) = precheck_unverified(quote.fields(), &snap)
+        {
+            self.inner.metrics.rejected(path, r.code());
+            return Err(r);
+        }
         self.ingest(&quote, path).await
     }
 

@@ -23,5 +23,6 @@ pub use store::{
     CapacityReject, InsertOutcome, PoolConfig, PoolStats, QuotePool, STORED_QUOTE_BYTES,
 };
 pub use validate::{
-    EscrowView, NoEscrow, RejectReason, check_verified, validate_quote, validate_wire,
+    EscrowView, NoEscrow, RejectReason, check_verified, precheck_unverified, validate_quote,
+    validate_wire,
 };

@@ -298,3 +298,53 @@ fn codes_are_unique_and_listed() {
         assert!(!r.to_string().is_empty());
     }
 }
+
+#[test]
+fn precheck_runs_the_cheap_checks_without_the_signature() {
+    let snap = snapshot();
+    let other = sign(1, fields(1));
+    // A forged signature on otherwise good fields passes the precheck: it says nothing about
+    // signatures, and the full pipeline still refuses the quote.
+    let forged = EpochProofQuote::from_parts(fields(0), *other.signature()).unwrap();
+    precheck_unverified(forged.fields(), &snap).unwrap();
+    assert_eq!(
+        code(validate_quote(&forged, &snap, &NoEscrow).map(|_| ())),
+        "bad_signature"
+    );
+    // Each cheap rule is caught before any signature work.
+    let cases = [
+        (
+            QuoteFields {
+                epoch_number: U256::from(9),
+                ..fields(0)
+            },
+            "wrong_epoch",
+        ),
+        (
+            QuoteFields {
+                rollup_address: Address::repeat_byte(9),
+                ..fields(0)
+            },
+            "wrong_rollup",
+        ),
+        (
+            QuoteFields {
+                valid_until_slot: U256::from(1),
+                ..fields(0)
+            },
+            "expired",
+        ),
+        (
+            QuoteFields {
+                bond_amount: U256::ZERO,
+                ..fields(0)
+            },
+            "bond_too_low",
+        ),
+    ];
+    for (f, expected) in cases {
+        assert_eq!(code(precheck_unverified(&f, &snap)), expected);
+        // Same verdict as the full pipeline gives a properly signed quote with these fields.
+        assert_eq!(code(check(f)), expected);
+    }
+}
