@@ -78,6 +78,12 @@ pub struct ProposerConfig {
     pub max_claim_attempts: usize,
     /// Capacity of the event channel; a subscriber that falls further behind misses events.
     pub event_capacity: usize,
+    /// How long after the claim phase opens the proposer keeps collecting quotes before it
+    /// claims (it claims in the phase's last slot regardless). Without it the auction goes to
+    /// the first quote to arrive, not the cheapest: provers quote on their first tick after the
+    /// epoch ends, and a quote that takes one more gossip hop loses to a dearer one by
+    /// milliseconds.
+    pub quote_collection: Duration,
 }
 
 impl Default for ProposerConfig {
@@ -88,6 +94,7 @@ impl Default for ProposerConfig {
             approval_blocks: 100,
             max_claim_attempts: 5,
             event_capacity: 1_024,
+            quote_collection: Duration::from_millis(2_000),
         }
     }
 }
@@ -187,6 +194,15 @@ pub struct ProposerArgs {
     )]
     pub proposer_polling_interval_ms: u64,
 
+    /// How long after the claim phase opens quotes are collected before claiming the cheapest
+    /// (the phase's last slot claims regardless).
+    #[arg(
+        long = "quote-collection-ms",
+        env = "PROPOSER_QUOTE_COLLECTION_MS",
+        default_value_t = 2_000
+    )]
+    pub proposer_quote_collection_ms: u64,
+
     /// Seed of the synthetic L2 traffic (same seed, same blocks).
     #[arg(
         long = "traffic-seed",
@@ -271,6 +287,7 @@ impl ProposerArgs {
             .ok_or(ConfigError::MissingRollup)?;
         let config = ProposerConfig {
             polling_interval: Duration::from_millis(self.proposer_polling_interval_ms),
+            quote_collection: Duration::from_millis(self.proposer_quote_collection_ms),
             traffic: TrafficConfig {
                 seed: self.proposer_traffic_seed,
                 min_txs: self.proposer_min_txs_per_block,

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_primitives::{Address, B256, U256};
-use epoch_rfq_l1::{BlockRecord, Claim, ClaimRejected, EpochRange, L1Client, L1Error, RollupError};
+use epoch_rfq_l1::{
+    BlockRecord, Claim, ClaimRejected, EpochRange, L1Client, L1Error, RollupError, TimeParams,
+};
 use epoch_rfq_quote::{QuoteId, SIGNATURE_LEN};
 use tokio::sync::broadcast;
 use tracing::{debug, info, warn};
@@ -280,6 +282,7 @@ impl Proposer {
         if let Some(range) = epoch
             && claim.is_none()
             && time.in_claim_phase(range.epoch, slot)
+            && collection_over(&time, range.epoch, slot, ts, self.config.quote_collection)
         {
             report.claimed = self.rfq(range, slot, ts, &mut block, &mut report).await?;
         }
@@ -650,6 +653,14 @@ impl Proposer {
     }
 }
 
+/// Whether the RFQ for `epoch` may close at L1 time `now` (slot `slot`): the collection window
+/// since the claim phase opened has passed, or this is the phase's last slot.
+fn collection_over(time: &TimeParams, epoch: u64, slot: u64, now: u64, window: Duration) -> bool {
+    let opened_ms = u128::from(time.slot_start(time.claim_phase(epoch).start)) * 1000;
+    let now_ms = u128::from(now) * 1000;
+    now_ms >= opened_ms + window.as_millis() || slot >= time.claim_phase_last_slot(epoch)
+}
+
 #[cfg(test)]
 mod tests {
     use epoch_rfq_l1::alloy::providers::{Provider, ProviderBuilder};
@@ -722,5 +733,27 @@ mod tests {
         )
         .expect("builds");
         assert_eq!(slow.tick_interval(), Duration::from_secs(4));
+    }
+
+    #[test]
+    fn quotes_are_collected_before_claiming_except_in_the_last_slot() {
+        // Genesis 1000, 4 s slots, 8-slot epochs, 4-slot claim window: epoch 0's claim phase is
+        // slots 8..12, opening at t = 1032.
+        let time = TimeParams {
+            genesis: 1_000,
+            slot_duration: 4,
+            epoch_duration: 8,
+            claim_window: 4,
+        };
+        let window = Duration::from_millis(2_000);
+        assert!(!collection_over(&time, 0, 8, 1_032, window), "just opened");
+        assert!(!collection_over(&time, 0, 8, 1_033, window), "1 s in");
+        assert!(collection_over(&time, 0, 8, 1_034, window), "2 s in");
+        assert!(collection_over(&time, 0, 9, 1_036, window));
+        // A window longer than the phase never costs the claim: the last slot claims.
+        let long = Duration::from_secs(60);
+        assert!(!collection_over(&time, 0, 10, 1_040, long));
+        assert!(collection_over(&time, 0, 11, 1_044, long));
+        assert!(collection_over(&time, 0, 8, 1_032, Duration::ZERO));
     }
 }
