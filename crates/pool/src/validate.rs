@@ -107,6 +107,17 @@ pub enum RejectReason {
         /// The unproven epoch just completed, if any.
         just_completed: Option<u64>,
     },
+    /// The epoch has not ended yet: its block range and fees are not final, so a quote for it
+    /// could only be checked against contents that may still change.
+    #[error(
+        "epochNumber: epoch {epoch} is still in progress (current epoch {current_epoch}); quote it once it has ended"
+    )]
+    EpochNotComplete {
+        /// The quote's epoch.
+        epoch: u64,
+        /// The current epoch.
+        current_epoch: u64,
+    },
     /// The epoch already has a proof claim on L1.
     #[error("epochNumber: epoch {epoch} is already claimed")]
     EpochClaimed {
@@ -196,6 +207,7 @@ impl RejectReason {
         "wrong_chain",
         "wrong_rollup",
         "wrong_epoch",
+        "epoch_not_complete",
         "epoch_claimed",
         "claim_phase_over",
         "init_block_mismatch",
@@ -220,6 +232,7 @@ impl RejectReason {
             Self::WrongChain { .. } => "wrong_chain",
             Self::WrongRollup { .. } => "wrong_rollup",
             Self::WrongEpoch { .. } => "wrong_epoch",
+            Self::EpochNotComplete { .. } => "epoch_not_complete",
             Self::EpochClaimed { .. } => "epoch_claimed",
             Self::ClaimPhaseOver { .. } => "claim_phase_over",
             Self::InitBlockMismatch { .. } => "init_block_mismatch",
@@ -334,6 +347,12 @@ fn check_fields(
             epoch_to_prove: snapshot.epoch_to_prove.map(|v| v.epoch),
             just_completed: snapshot.just_completed_epoch.map(|v| v.epoch),
         })?;
+    if view.epoch >= snapshot.current_epoch() {
+        return Err(RejectReason::EpochNotComplete {
+            epoch: view.epoch,
+            current_epoch: snapshot.current_epoch(),
+        });
+    }
     if view.claimed {
         return Err(RejectReason::EpochClaimed { epoch: view.epoch });
     }

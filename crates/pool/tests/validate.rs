@@ -348,3 +348,25 @@ fn precheck_runs_the_cheap_checks_without_the_signature() {
         assert_eq!(code(check(f)), expected);
     }
 }
+
+#[test]
+fn epoch_still_in_progress() {
+    // The epoch to prove is the current one (nothing older is unproven): its contents are not
+    // final, so quotes for it are refused until it ends.
+    let mut snap = snapshot();
+    snap.current_slot = snap.time.first_slot(7) + 3;
+    snap.epoch_to_prove = Some(EpochView::new(7));
+    let e = check_with(fields(0), &snap).unwrap_err();
+    assert_eq!(e.code(), "epoch_not_complete");
+    assert!(
+        e.to_string().contains("epoch 7 is still in progress"),
+        "{e}"
+    );
+    assert_eq!(
+        code(precheck_unverified(&fields(0), &snap)),
+        "epoch_not_complete"
+    );
+    // Once it has ended, the same quote passes.
+    snap.current_slot = snap.time.first_slot(8);
+    check_with(fields(0), &snap).unwrap();
+}
