@@ -11,6 +11,7 @@ pub mod pricing_cmd;
 pub mod proposer_cmd;
 pub mod prover_cmd;
 pub mod quote_cmd;
+pub mod sandbox;
 pub mod wiring;
 
 /// A runtime for the short commands that talk to L1 (the quote tools need none).

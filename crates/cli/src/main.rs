@@ -3,7 +3,7 @@
 
 use epoch_rfq::{
     deploy_cmd, escrow_cmd, multi_thread, node_cmd, pricing_cmd, proposer_cmd, prover_cmd,
-    quote_cmd, runtime, wiring,
+    quote_cmd, runtime, sandbox, wiring,
 };
 
 use std::sync::Arc;
@@ -54,6 +54,9 @@ enum Command {
     Deploy(Box<deploy_cmd::DeployArgs>),
     /// Manage a prover's escrow deposit: deposit, start-withdraw, execute-withdraw, status.
     Escrow(escrow_cmd::EscrowArgs),
+    /// Run everything on a local anvil chain: node, proposer, pricing service and three provers,
+    /// showing each epoch's auction, claim, proof, payouts and slashes as they happen.
+    Sandbox(Box<sandbox::SandboxArgs>),
     /// Sign, verify and decode epoch proof quotes.
     #[command(subcommand)]
     Quote(quote_cmd::QuoteCommand),
@@ -61,19 +64,28 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // The sandbox prints its own story on stdout; its roles' logs stay at warnings unless
+    // RUST_LOG asks for more.
+    let default_level = match cli.command {
+        Command::Sandbox(_) => "warn",
+        _ => "info",
+    };
+    init_logging(cli.log_format, default_level);
     if let Err(err) = run(cli) {
         eprintln!("error: {err:#}");
         std::process::exit(1);
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_level.into());
+    // Colours only on a terminal: escape codes in a log file are noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     // `try_init`: a second initialisation (tests) is not an error worth stopping for.
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -87,6 +99,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Prover(args) => multi_thread()?.block_on(prover_cmd::run(*args)),
         Command::Proposer(args) => multi_thread()?.block_on(run_proposer(*args)),
         Command::PricingServer(args) => runtime()?.block_on(pricing_cmd::run(args)),
+        Command::Sandbox(args) => multi_thread()?.block_on(sandbox::run(*args)),
         Command::Quote(command) => quote_cmd::run(command),
         Command::Deploy(args) => deploy_cmd::run(*args),
         Command::Escrow(args) => escrow_cmd::run(args),

@@ -1,10 +1,10 @@
 //! The glue between the roles: where a prover's quotes go (a node's JSON-RPC API, or gossip) and
-//! where a proposer's quotes come from (a node's API).
+//! where a proposer's quotes come from (a node's API, or the pool of a node in the same process).
 //!
 //! The prover and proposer crates define the small traits; the node and p2p crates provide the
 //! transports; this module joins them, so neither runtime links the other's transport.
 
-use epoch_rfq_node::{ClientError, NodeClient};
+use epoch_rfq_node::{ClientError, NodeClient, NodeService};
 use epoch_rfq_p2p::{P2pError, P2pHandle, Validation};
 use epoch_rfq_proposer::{QuoteSource, ReceivedQuote, SourceError};
 use epoch_rfq_prover::sink::{QuoteSink, SinkError};
@@ -102,6 +102,24 @@ impl QuoteSource for NodeApiSource {
             // list order carries the arrival tie-break.
             Ok(ReceivedQuote::in_arrival_order(quotes))
         })
+    }
+}
+
+/// Reads quotes straight from the pool of a node running in the same process (the sandbox): the
+/// same quotes, in the same order, as `node_getEpochProofQuotes` would return, without HTTP.
+#[derive(Debug, Clone)]
+pub struct LocalPoolSource(pub NodeService);
+
+impl QuoteSource for LocalPoolSource {
+    fn quotes_for_epoch(
+        &self,
+        epoch: u64,
+    ) -> BoxFuture<'_, Result<Vec<ReceivedQuote>, SourceError>> {
+        // Best first (fee, then arrival, then bond), like the JSON-RPC method.
+        let quotes = self.0.quotes(epoch).into_iter().map(|v| v.quote().clone());
+        Box::pin(std::future::ready(Ok(ReceivedQuote::in_arrival_order(
+            quotes,
+        ))))
     }
 }
 

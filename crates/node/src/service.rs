@@ -48,6 +48,11 @@ struct Inner {
     escrow: EscrowCache,
     p2p: Option<P2pHandle>,
     metrics: NodeMetrics,
+    /// Successful refreshes so far (a caller can tell whether the view changed since it looked).
+    generation: std::sync::atomic::AtomicU64,
+    /// When a quote last made the node re-read L1 early; held while doing it, so that concurrent
+    /// callers wait for that read instead of being refused (see `refresh_if_lagging`).
+    lag_refresh: tokio::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for NodeService {
@@ -72,6 +77,8 @@ impl NodeService {
                 escrow: EscrowCache::default(),
                 p2p,
                 metrics: NodeMetrics::new(),
+                generation: std::sync::atomic::AtomicU64::new(0),
+                lag_refresh: tokio::sync::Mutex::new(None),
             }),
         }
     }
@@ -161,6 +168,9 @@ impl NodeService {
         };
         let floor = snap.retain_floor();
         *self.inner.snapshot.write() = Some(Arc::new(snap));
+        self.inner
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         // Escrow balances may have changed with the block.
         self.inner.escrow.clear();
         let removed = self.inner.pool.retain_from(floor);
@@ -220,13 +230,50 @@ impl NodeService {
         };
         // Cheap checks before the signature recovery: useless but validly signed quotes are only
         // ignored (never penalised), so each must cost little (see `precheck_unverified`).
+        let seen = self.generation();
         if let Some(snap) = self.snapshot()
             && let Err(r) = precheck_unverified(quote.fields(), &snap)
         {
-            self.inner.metrics.rejected(path, r.code());
-            return Err(r);
+            let fresh = if self.refresh_if_lagging(&r, seen).await {
+                self.snapshot()
+                    .map_or(Err(r), |s| precheck_unverified(quote.fields(), &s))
+            } else {
+                Err(r)
+            };
+            if let Err(r) = fresh {
+                self.inner.metrics.rejected(path, r.code());
+                return Err(r);
+            }
         }
         self.ingest(&quote, path).await
+    }
+
+    fn generation(&self) -> u64 {
+        self.inner
+            .generation
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// A quote refused as `epoch_not_complete` may be for an epoch that has just ended on L1
+    /// while this node's view is still up to one refresh interval behind: a prover that saw the
+    /// new L1 block first must not lose its quote (a gossiped quote is never sent twice).
+    /// Returns whether the caller should check again: the view changed since the caller read it
+    /// (`seen`, e.g. another quote's re-read that this call waited for), or this call re-read L1
+    /// now. Re-reads happen at most once per 250 ms, so that quotes for the running epoch cannot
+    /// make the node hammer L1.
+    async fn refresh_if_lagging(&self, reason: &RejectReason, seen: u64) -> bool {
+        if !matches!(reason, RejectReason::EpochNotComplete { .. }) {
+            return false;
+        }
+        let mut last = self.inner.lag_refresh.lock().await;
+        if self.generation() != seen {
+            return true;
+        }
+        if last.is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(250)) {
+            return false;
+        }
+        *last = Some(std::time::Instant::now());
+        self.refresh().await
     }
 
     /// Validates and stores a quote, counting the outcome. Does not publish.
@@ -246,6 +293,19 @@ impl NodeService {
     }
 
     async fn validate_and_insert(
+        &self,
+        quote: &EpochProofQuote,
+    ) -> Result<InsertOutcome, RejectReason> {
+        let seen = self.generation();
+        match self.validate_and_insert_once(quote).await {
+            Err(r) if self.refresh_if_lagging(&r, seen).await => {
+                self.validate_and_insert_once(quote).await
+            }
+            other => other,
+        }
+    }
+
+    async fn validate_and_insert_once(
         &self,
         quote: &EpochProofQuote,
     ) -> Result<InsertOutcome, RejectReason> {
