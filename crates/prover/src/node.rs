@@ -550,11 +550,26 @@ impl MainLoop {
         Ok(())
     }
 
-    /// Cancels unfinished jobs whose claim vanished from L1.
+    /// Cancels unfinished jobs whose claim is gone for good.
+    ///
+    /// A claim that is missing while its epoch still has blocks is not gone for good: it may be a
+    /// reorg in flight (the claim transaction is usually mined again a block later) or an L1
+    /// endpoint a block behind. Cancelling then would be final, and the bond, staked again when
+    /// the claim comes back, would be slashed for a proof we stopped making. So the job keeps
+    /// going (proving an unclaimed epoch is allowed and harmless) and is only cancelled once the
+    /// epoch's blocks were pruned, after which it can never be claimed again.
     async fn check_cancellations(&mut self) -> Result<(), NodeError> {
         let unfinished = self.shared.store.lock().unfinished_jobs()?;
         for job in unfinished {
             if self.shared.l1.claim(job.epoch).await?.is_some() {
+                continue;
+            }
+            if !self.shared.l1.epoch_range(job.epoch).await?.is_empty() {
+                tracing::warn!(
+                    epoch = job.epoch,
+                    "our claim is not visible on L1 but the epoch still has its blocks \
+                     (reorg or a lagging endpoint?); the proving job continues"
+                );
                 continue;
             }
             if let Some(handle) = self.running.remove(&job.epoch) {
@@ -573,7 +588,7 @@ impl MainLoop {
                 job.epoch,
                 current.state,
                 JobState::Cancelled,
-                "the claim vanished from L1 (reorg or prune) before the proof landed",
+                "the claim vanished from L1 (the epoch was pruned) before the proof landed",
             )?;
         }
         Ok(())

@@ -14,6 +14,7 @@ use axum::Router;
 use axum::routing::post;
 use common::*;
 use epoch_rfq_l1::alloy::primitives::U256;
+use epoch_rfq_l1::alloy::providers::Provider;
 use epoch_rfq_prover::{
     BondError, CommandProver, DevProver, EpochSummary, HttpQuoteProvider, JobState, NoQuote,
     NodeError, ProverEvent, QuoteProvider, QuoteTerms, SimpleQuoteProvider,
@@ -496,6 +497,52 @@ async fn a_claim_that_vanishes_cancels_the_job() {
         assert_eq!(state, JobState::Cancelled);
         let job = handle.with_store(|s| s.job(0).unwrap().unwrap());
         assert!(job.error.unwrap_or_default().contains("vanished"));
+        handle.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_that_disappears_in_a_reorg_and_comes_back_keeps_the_job() {
+    bounded(async {
+        let chain = chain().await;
+        fund(&chain, PROVER, WALLET).await;
+        propose_epoch0(&chain).await;
+        let slow = Arc::new(DevProver::new(Duration::from_secs(300)));
+        let dir = data_dir("reorg");
+        let mut parts = node(&chain, PROVER, &dir, simple(), slow).await;
+        let handle = parts.node.start().await.unwrap();
+        chain.advance_to_epoch(1).await.unwrap();
+        let quote = wait_quotes(&parts.sink, 1, 10).await.remove(0);
+        let provider = chain.provider();
+        let before_claim: U256 = provider
+            .raw_request("evm_snapshot".into(), ())
+            .await
+            .unwrap();
+        let proposer = chain.client(PROPOSER).await.unwrap();
+        proposer.claim_epoch_proof_right(&quote).await.unwrap();
+        wait_for(&mut parts.events, 10, "job start", |e| {
+            matches!(e, ProverEvent::JobStarted { epoch: 0, .. }).then_some(())
+        })
+        .await;
+        // A reorg drops the claim's block: for a while L1 shows no claim for epoch 0.
+        let reverted: bool = provider
+            .raw_request("evm_revert".into(), (before_claim,))
+            .await
+            .unwrap();
+        assert!(reverted);
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let state = handle.with_store(|s| s.job(0).unwrap().unwrap().state);
+        assert_eq!(
+            state,
+            JobState::Proving,
+            "a claim missing while the epoch has blocks must not cancel the job"
+        );
+        // The claim is mined again: the same job serves it.
+        proposer.claim_epoch_proof_right(&quote).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let state = handle.with_store(|s| s.job(0).unwrap().unwrap().state);
+        assert_eq!(state, JobState::Proving);
         handle.stop().await;
     })
     .await;
