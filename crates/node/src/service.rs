@@ -167,6 +167,7 @@ impl NodeService {
             }
         };
         let floor = snap.retain_floor();
+        let current_slot = snap.current_slot;
         *self.inner.snapshot.write() = Some(Arc::new(snap));
         self.inner
             .generation
@@ -176,6 +177,10 @@ impl NodeService {
         let removed = self.inner.pool.retain_from(floor);
         if removed > 0 {
             tracing::debug!(floor, removed, "evicted quotes of stale epochs");
+        }
+        let expired = self.inner.pool.remove_expired(current_slot);
+        if expired > 0 {
+            tracing::debug!(current_slot, expired, "evicted expired quotes");
         }
         true
     }

@@ -174,6 +174,8 @@ pub struct PoolStats {
     pub evicted_for_room: u64,
     /// Quotes removed by [`QuotePool::retain_from`] / [`QuotePool::remove_epoch`].
     pub evicted_epochs: u64,
+    /// Quotes removed by [`QuotePool::remove_expired`].
+    pub expired: u64,
 }
 
 /// Rank of a quote within its epoch: lower is better. Lowest fee; ties earliest arrival
@@ -485,6 +487,34 @@ impl QuotePool {
         // The quotes are freed after the lock is released.
         drop(dropped);
         removed
+    }
+
+    /// Removes every quote that can no longer be claimed at `current_slot` (its
+    /// `validUntilSlot` is below it); returns how many. The node calls it on each L1 refresh: an
+    /// expired quote must neither be served to proposers nor keep its prover's fresh quote out
+    /// (a replacement only has to beat a *live* quote of the same prover, SPEC §6.4).
+    pub fn remove_expired(&self, current_slot: u64) -> usize {
+        let slot = U256::from(current_slot);
+        let mut inner = self.inner.write();
+        let mut removed = Vec::new();
+        inner.epochs.retain(|_, eq| {
+            let dead: Vec<RankKey> = eq
+                .ranked
+                .iter()
+                .filter(|(_, q)| q.fields().valid_until_slot < slot)
+                .map(|(k, _)| *k)
+                .collect();
+            if !dead.is_empty() {
+                removed.extend(dead.iter().filter_map(|k| eq.remove_key(k)));
+                eq.refresh_best();
+            }
+            !eq.ranked.is_empty()
+        });
+        inner.len -= removed.len();
+        inner.stats.expired += removed.len() as u64;
+        drop(inner);
+        // The quotes are freed after the lock is released.
+        removed.len()
     }
 
     /// Removes one epoch; returns the number of quotes removed.

@@ -239,3 +239,54 @@ fn readers_and_a_writer_concurrently() {
     assert_eq!(pool.len(), 50);
     assert_eq!(pool.best(7).unwrap().fields().basis_point_fee, 51);
 }
+
+#[test]
+fn an_expired_quote_is_removed_and_no_longer_blocks_its_provers_new_quote() {
+    let pool = QuotePool::default();
+    // Prover 0: 250 bps valid until slot 65; prover 1: valid until 70.
+    let old = verified(
+        0,
+        QuoteFields {
+            valid_until_slot: U256::from(65),
+            ..fields(0)
+        },
+    );
+    let other = verified(
+        1,
+        QuoteFields {
+            valid_until_slot: U256::from(70),
+            ..fields(1)
+        },
+    );
+    assert!(pool.insert_at(old, 1).is_stored());
+    assert!(pool.insert_at(other.clone(), 2).is_stored());
+    // While the old quote lives, a dearer one from the same prover does not replace it.
+    let dearer = verified(
+        0,
+        QuoteFields {
+            basis_point_fee: 300,
+            valid_until_slot: U256::from(67),
+            ..fields(0)
+        },
+    );
+    assert!(!pool.insert_at(dearer.clone(), 3).is_stored());
+    // At slot 66 it has expired: removed, and the prover's new quote goes in.
+    assert_eq!(
+        pool.remove_expired(65),
+        0,
+        "valid through slot 65 inclusive"
+    );
+    assert_eq!(pool.remove_expired(66), 1);
+    assert_eq!(pool.stats().expired, 1);
+    assert_eq!(pool.len(), 1);
+    assert!(pool.insert_at(dearer.clone(), 4).is_stored());
+    let epoch = 7;
+    assert_eq!(pool.quotes(epoch).len(), 2);
+    // The best is recomputed: prover 1 (250 bps) beats prover 0's new 300 bps.
+    let best = pool.best(epoch).expect("best");
+    assert_eq!(best.fields().prover, other.fields().prover);
+    // An epoch whose every quote expired disappears.
+    assert_eq!(pool.remove_expired(71), 2);
+    assert!(pool.is_empty());
+    assert!(pool.epochs().is_empty());
+}
