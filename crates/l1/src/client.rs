@@ -85,6 +85,28 @@ pub struct L1Client {
 /// account waits forever behind the gap. Sends of one client are serialised by
 /// [`L1Client::send_lock`], so two of them never read the same pending count.
 pub async fn connect_provider(url: &str, signer: Option<PrivateKeySigner>) -> Result<DynProvider> {
+    let rpc_error = |message: String| L1Error::Rpc {
+        call: "connect",
+        message,
+    };
+    if url.starts_with("http://") || url.starts_with("https://") {
+        // alloy's default HTTP client has no request timeout: an endpoint that accepts the
+        // connection and never answers would stall the caller (a prover's main loop, a proof
+        // submission) forever. Every request is bounded instead; callers retry on their tick.
+        let parsed: reqwest::Url = url.parse().map_err(|e| rpc_error(format!("{url}: {e}")))?;
+        let http = reqwest::Client::builder()
+            .timeout(L1_REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| rpc_error(format!("{url}: {e}")))?;
+        return Ok(match signer {
+            Some(s) => signing_provider_builder!(s)
+                .connect_reqwest(http, parsed)
+                .erased(),
+            None => ProviderBuilder::new()
+                .connect_reqwest(http, parsed)
+                .erased(),
+        });
+    }
     let connected = match signer {
         Some(s) => signing_provider_builder!(s)
             .connect(url)
@@ -95,11 +117,11 @@ pub async fn connect_provider(url: &str, signer: Option<PrivateKeySigner>) -> Re
             .await
             .map(|p| p.erased()),
     };
-    connected.map_err(|e| L1Error::Rpc {
-        call: "connect",
-        message: format!("{url}: {e}"),
-    })
+    connected.map_err(|e| rpc_error(format!("{url}: {e}")))
 }
+
+/// Longest a single L1 JSON-RPC request over HTTP may take before it fails.
+pub const L1_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl L1Client {
     /// The lock a transaction of this client's account holds from reading its nonce until the

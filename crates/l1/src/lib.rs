@@ -39,7 +39,9 @@ mod types;
 #[cfg(feature = "test-harness")]
 pub mod anvil;
 
-pub use client::{DEFAULT_RECEIPT_TIMEOUT, L1Client, RollupInfo, connect_provider};
+pub use client::{
+    DEFAULT_RECEIPT_TIMEOUT, L1_REQUEST_TIMEOUT, L1Client, RollupInfo, connect_provider,
+};
 pub use deploy::{DeployParams, Deployment, deploy, deploy_with_signer};
 pub use error::{
     ClaimRejected, EscrowError, L1Error, Result, Revert, RollupError, TokenError, decode_revert,

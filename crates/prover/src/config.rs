@@ -352,8 +352,8 @@ impl ProverArgs {
     }
 }
 
-/// Accepts `scheme://host[:port][/path]` for the allowed scheme families (`http` allows http
-/// only: this build has no TLS, see docs/DECISIONS.md; `ws` allows ws).
+/// Accepts `scheme://host[:port][/path]` for the allowed scheme families (`http` allows http and
+/// https; `ws` allows ws and wss).
 fn check_url(setting: &'static str, value: &str, families: &[&str]) -> Result<(), ConfigError> {
     let bad = |reason: String| ConfigError::BadUrl {
         setting,
@@ -365,17 +365,16 @@ fn check_url(setting: &'static str, value: &str, families: &[&str]) -> Result<()
             "expected scheme://host:port, e.g. http://127.0.0.1:8000".into(),
         ));
     };
-    if matches!(scheme, "https" | "wss") {
-        return Err(bad(format!(
-            "{scheme}:// is not supported by this build (no TLS); use {}:// to a local endpoint \
-             or a TLS-terminating proxy",
-            &scheme[..scheme.len() - 1]
-        )));
-    }
-    if !families.contains(&scheme) {
+    let family = match scheme {
+        "http" | "https" => "http",
+        "ws" | "wss" => "ws",
+        other => other,
+    };
+    if !families.contains(&family) {
+        let allowed: Vec<String> = families.iter().map(|f| format!("{f}(s)")).collect();
         return Err(bad(format!(
             "unsupported scheme {scheme:?}; expected {}",
-            families.join(" or ")
+            allowed.join(" or ")
         )));
     }
     let host = rest.split(['/', '?']).next().unwrap_or_default();
@@ -475,8 +474,13 @@ mod tests {
             err.to_string().contains("PROVER_COORDINATION_NODE_URL"),
             "{err}"
         );
-        let err = parse(&["--coordination-node-url", "https://node:8000"]).unwrap_err();
-        assert!(err.to_string().contains("no TLS"), "{err}");
+        let tls = parse(&["--coordination-node-url", "https://node:8000"]).unwrap();
+        assert_eq!(
+            tls.coordination,
+            Coordination::Http {
+                url: "https://node:8000".into()
+            }
+        );
         let err = parse(&["--p2p-enabled", "true", "--quote-provider-url", "ftp://x"]).unwrap_err();
         assert!(err.to_string().contains("QUOTE_PROVIDER_URL"), "{err}");
         let err = parse(&["--p2p-enabled", "true", "--polling-interval-ms", "0"]).unwrap_err();
