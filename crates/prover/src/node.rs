@@ -785,13 +785,17 @@ async fn claim_block_time(l1: &L1Client, epoch: u64) -> Result<Option<u64>, L1Er
     Ok(block.map(|b| b.header.timestamp))
 }
 
+/// Attempts at proving an epoch before its job fails (each only while the deadline allows).
+const MAX_PROVE_ATTEMPTS: u32 = 3;
+
 /// Runs the job for `epoch` from wherever the store says it is, to a terminal state. L1 errors
 /// are retried after a pause; the job only fails for a reason that retrying cannot fix (the
 /// prover failed, the proof was refused, the deadline passed).
 async fn run_job(shared: Arc<Shared>, epoch: u64, resumed: bool) {
     let mut started = false;
+    let mut prove_failures = 0;
     loop {
-        match drive_job(&shared, epoch, resumed, &mut started).await {
+        match drive_job(&shared, epoch, resumed, &mut started, &mut prove_failures).await {
             Ok(()) => return,
             Err(err) => {
                 tracing::warn!(epoch, %err, "proving job hit an error; retrying");
@@ -806,6 +810,7 @@ async fn drive_job(
     epoch: u64,
     resumed: bool,
     started: &mut bool,
+    prove_failures: &mut u32,
 ) -> Result<(), JobError> {
     loop {
         let Some(job) = shared.store.lock().job(epoch)? else {
@@ -844,7 +849,27 @@ async fn drive_job(
                         tracing::info!(epoch, bytes = proof.len(), "epoch proven");
                     }
                     Err(err) => {
-                        tracing::error!(epoch, %err, "proving failed");
+                        // A failed proof is retried while the deadline allows (an operator's
+                        // prover can die of a transient fault: OOM, a lost GPU); giving up at once
+                        // would let the bond be slashed with most of the proving window left.
+                        *prove_failures += 1;
+                        let slot = shared.l1.current_slot().await?;
+                        let deadline = shared.l1.time().proof_deadline_slot(epoch);
+                        if *prove_failures < MAX_PROVE_ATTEMPTS && slot < deadline {
+                            tracing::warn!(
+                                epoch, %err, attempt = *prove_failures,
+                                "proving failed; retrying before the deadline (slot {deadline})"
+                            );
+                            shared.transition(
+                                epoch,
+                                JobState::Proving,
+                                JobState::Claimed,
+                                &format!("proving failed, retrying: {err}"),
+                            )?;
+                            tokio::time::sleep(shared.settings.submit_retry_interval).await;
+                            continue;
+                        }
+                        tracing::error!(epoch, %err, attempts = *prove_failures, "proving failed");
                         shared.transition(
                             epoch,
                             JobState::Proving,

@@ -16,8 +16,9 @@ use common::*;
 use epoch_rfq_l1::alloy::primitives::U256;
 use epoch_rfq_l1::alloy::providers::Provider;
 use epoch_rfq_prover::{
-    BondError, CommandProver, DevProver, EpochSummary, HttpQuoteProvider, JobState, NoQuote,
-    NodeError, ProverEvent, QuoteProvider, QuoteTerms, SimpleQuoteProvider,
+    BondError, CommandProver, DevProver, EpochData, EpochProver, EpochSummary, HttpQuoteProvider,
+    JobState, NoQuote, NodeError, ProveError, ProverEvent, QuoteProvider, QuoteTerms,
+    SimpleQuoteProvider,
 };
 use futures::future::BoxFuture;
 
@@ -414,6 +415,71 @@ async fn a_claim_for_another_prover_starts_nothing() {
         assert_eq!(ours.metrics.claims_won_count(), 0);
         our_handle.stop().await;
         their_handle.stop().await;
+    })
+    .await;
+}
+
+/// A prover that fails its first attempt (a transient fault), then proves for real.
+struct FailsOnce {
+    failed: std::sync::atomic::AtomicBool,
+    inner: DevProver,
+}
+
+impl EpochProver for FailsOnce {
+    fn name(&self) -> &'static str {
+        "fails-once"
+    }
+
+    fn prove<'a>(
+        &'a self,
+        epoch: &'a EpochData,
+    ) -> BoxFuture<'a, Result<epoch_rfq_l1::alloy::primitives::Bytes, ProveError>> {
+        if !self.failed.swap(true, Ordering::SeqCst) {
+            return Box::pin(async { Err(ProveError::Other("out of memory".into())) });
+        }
+        self.inner.prove(epoch)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_proving_failure_is_retried_and_the_job_completes() {
+    bounded(async {
+        let chain = chain().await;
+        fund(&chain, PROVER, WALLET).await;
+        propose_epoch0(&chain).await;
+        let prover = Arc::new(FailsOnce {
+            failed: std::sync::atomic::AtomicBool::new(false),
+            inner: DevProver::new(Duration::ZERO),
+        });
+        let dir = data_dir("fails-once");
+        let mut parts = node(&chain, PROVER, &dir, simple(), prover).await;
+        let handle = parts.node.start().await.unwrap();
+        chain.advance_to_epoch(1).await.unwrap();
+        let quote = wait_quotes(&parts.sink, 1, 10).await.remove(0);
+        chain
+            .client(PROPOSER)
+            .await
+            .unwrap()
+            .claim_epoch_proof_right(&quote)
+            .await
+            .unwrap();
+        let state = wait_for(&mut parts.events, 30, "job end", |e| match e {
+            ProverEvent::JobFinished {
+                epoch: 0, state, ..
+            } => Some(*state),
+            _ => None,
+        })
+        .await;
+        assert_eq!(state, JobState::Completed);
+        let history = handle.with_store(|s| s.history(0).unwrap());
+        assert!(
+            history.iter().any(|t| t
+                .note
+                .as_deref()
+                .is_some_and(|n| n.contains("retrying: proving failed: out of memory"))),
+            "{history:?}"
+        );
+        handle.stop().await;
     })
     .await;
 }
