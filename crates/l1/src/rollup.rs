@@ -3,6 +3,7 @@
 
 use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::DynProvider;
 use epoch_rfq_quote::{EpochProofQuote, QuoteFields};
 
 use crate::bindings::Rollup;
@@ -283,6 +284,24 @@ impl L1Client {
 
     // ------------------------------------------------------------------ events
 
+    /// Queries one event's logs in L1 blocks `from..=to` and maps each to a domain type.
+    async fn logs<E: alloy::sol_types::SolEvent, T>(
+        &self,
+        what: &'static str,
+        filter: alloy::contract::Event<&DynProvider, E>,
+        from: u64,
+        to: Option<u64>,
+        map: impl Fn(&E, &alloy::rpc::types::Log) -> T,
+    ) -> Result<Vec<T>> {
+        let logs = filter
+            .from_block(from)
+            .to_block(to_tag(to))
+            .query()
+            .await
+            .map_err(|e| from_contract_error(what, e))?;
+        Ok(logs.iter().map(|(e, log)| map(e, log)).collect())
+    }
+
     /// `ProofRightClaimed` events in L1 blocks `from..=to` (`to = None`: up to the latest).
     pub async fn proof_right_claimed_events(
         &self,
@@ -290,16 +309,9 @@ impl L1Client {
         to: Option<u64>,
     ) -> Result<Vec<ProofRightClaimed>> {
         let r = self.rollup();
-        let logs = r
-            .ProofRightClaimed_filter()
-            .from_block(from)
-            .to_block(to_tag(to))
-            .query()
-            .await
-            .map_err(|e| from_contract_error("ProofRightClaimed logs", e))?;
-        Ok(logs
-            .iter()
-            .map(|(e, log)| ProofRightClaimed {
+        let filter = r.ProofRightClaimed_filter();
+        self.logs("ProofRightClaimed logs", filter, from, to, |e, log| {
+            ProofRightClaimed {
                 epoch: sat(e.epoch),
                 prover: e.prover,
                 proposer: e.proposer,
@@ -307,8 +319,9 @@ impl L1Client {
                 basis_point_fee: u32::try_from(e.basisPointFee).unwrap_or(u32::MAX),
                 slot: sat(e.slot),
                 at: LogPosition::of(log),
-            })
-            .collect())
+            }
+        })
+        .await
     }
 
     /// `EpochProven` events in L1 blocks `from..=to`.
@@ -318,24 +331,16 @@ impl L1Client {
         to: Option<u64>,
     ) -> Result<Vec<EpochProven>> {
         let r = self.rollup();
-        let logs = r
-            .EpochProven_filter()
-            .from_block(from)
-            .to_block(to_tag(to))
-            .query()
-            .await
-            .map_err(|e| from_contract_error("EpochProven logs", e))?;
-        Ok(logs
-            .iter()
-            .map(|(e, log)| EpochProven {
-                epoch: sat(e.epoch),
-                from_block: sat(e.fromBlock),
-                to_block: sat(e.toBlock),
-                prover: e.prover,
-                prover_reward: e.proverReward,
-                at: LogPosition::of(log),
-            })
-            .collect())
+        let filter = r.EpochProven_filter();
+        self.logs("EpochProven logs", filter, from, to, |e, log| EpochProven {
+            epoch: sat(e.epoch),
+            from_block: sat(e.fromBlock),
+            to_block: sat(e.toBlock),
+            prover: e.prover,
+            prover_reward: e.proverReward,
+            at: LogPosition::of(log),
+        })
+        .await
     }
 
     /// `BondSlashed` events in L1 blocks `from..=to`.
@@ -345,22 +350,14 @@ impl L1Client {
         to: Option<u64>,
     ) -> Result<Vec<BondSlashed>> {
         let r = self.rollup();
-        let logs = r
-            .BondSlashed_filter()
-            .from_block(from)
-            .to_block(to_tag(to))
-            .query()
-            .await
-            .map_err(|e| from_contract_error("BondSlashed logs", e))?;
-        Ok(logs
-            .iter()
-            .map(|(e, log)| BondSlashed {
-                epoch: sat(e.epoch),
-                prover: e.prover,
-                amount: e.amount,
-                at: LogPosition::of(log),
-            })
-            .collect())
+        let filter = r.BondSlashed_filter();
+        self.logs("BondSlashed logs", filter, from, to, |e, log| BondSlashed {
+            epoch: sat(e.epoch),
+            prover: e.prover,
+            amount: e.amount,
+            at: LogPosition::of(log),
+        })
+        .await
     }
 
     /// `L2BlockProposed` events in L1 blocks `from..=to`.
@@ -370,41 +367,29 @@ impl L1Client {
         to: Option<u64>,
     ) -> Result<Vec<BlockProposed>> {
         let r = self.rollup();
-        let logs = r
-            .L2BlockProposed_filter()
-            .from_block(from)
-            .to_block(to_tag(to))
-            .query()
-            .await
-            .map_err(|e| from_contract_error("L2BlockProposed logs", e))?;
-        Ok(logs
-            .iter()
-            .map(|(e, log)| BlockProposed {
+        let filter = r.L2BlockProposed_filter();
+        self.logs("L2BlockProposed logs", filter, from, to, |e, log| {
+            BlockProposed {
                 block: block_of_event(e),
                 at: LogPosition::of(log),
-            })
-            .collect())
+            }
+        })
+        .await
     }
 
     /// `PrunedPending` events in L1 blocks `from..=to`.
     pub async fn pruned_events(&self, from: u64, to: Option<u64>) -> Result<Vec<PrunedPending>> {
         let r = self.rollup();
-        let logs = r
-            .PrunedPending_filter()
-            .from_block(from)
-            .to_block(to_tag(to))
-            .query()
-            .await
-            .map_err(|e| from_contract_error("PrunedPending logs", e))?;
-        Ok(logs
-            .iter()
-            .map(|(e, log)| PrunedPending {
+        let filter = r.PrunedPending_filter();
+        self.logs("PrunedPending logs", filter, from, to, |e, log| {
+            PrunedPending {
                 epoch: sat(e.epoch),
                 from_block: sat(e.fromBlock),
                 to_block: sat(e.toBlock),
                 at: LogPosition::of(log),
-            })
-            .collect())
+            }
+        })
+        .await
     }
 }
 
