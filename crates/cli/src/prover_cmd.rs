@@ -82,10 +82,18 @@ pub async fn run_with_sink(args: ProverCommand, sink: Arc<dyn QuoteSink>) -> Res
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr} for metrics"))?;
-        tracing::info!(%addr, "serving metrics on /metrics");
+        tracing::info!(%addr, "serving /metrics and /health");
         let registry = Arc::new(registry);
+        // Healthy while the main loop ticks: a few polling intervals, at least 10 s.
+        let polling = Duration::from_millis(args.prover.prover_node_polling_interval_ms);
+        let health = epoch_rfq_prover::metrics::Health {
+            metrics: metrics.clone(),
+            max_age: (polling * 3).max(Duration::from_secs(10)),
+        };
         tokio::spawn(async move {
-            if let Err(err) = epoch_rfq_prover::metrics::serve_metrics(listener, registry).await {
+            if let Err(err) =
+                epoch_rfq_prover::metrics::serve_metrics(listener, registry, Some(health)).await
+            {
                 tracing::error!(%err, "metrics server stopped");
             }
         });

@@ -1201,7 +1201,7 @@ async fn serve_metrics(registry: Arc<Registry>) -> Result<(SocketAddr, JoinHandl
         .context("binding a metrics port")?;
     let addr = listener.local_addr().context("metrics address")?;
     let task = tokio::spawn(async move {
-        if let Err(e) = epoch_rfq_prover::metrics::serve_metrics(listener, registry).await {
+        if let Err(e) = epoch_rfq_prover::metrics::serve_metrics(listener, registry, None).await {
             tracing::warn!(error = %e, "metrics server stopped");
         }
     });

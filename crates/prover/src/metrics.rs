@@ -30,6 +30,7 @@ pub struct ProverMetrics {
     epoch_end_to_quote: Histogram,
     claim_to_job_start: Histogram,
     proof_submissions: Family<Labels, Counter>,
+    last_good_tick: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -55,6 +56,7 @@ impl Default for ProverMetrics {
             epoch_end_to_quote: latency_histogram(),
             claim_to_job_start: latency_histogram(),
             proof_submissions: Family::default(),
+            last_good_tick: Gauge::default(),
         }
     }
 }
@@ -64,6 +66,11 @@ impl ProverMetrics {
     pub fn new(registry: &mut Registry) -> Self {
         let m = Self::default();
         let r = registry.sub_registry_with_prefix("prover");
+        r.register(
+            "last_good_tick_timestamp_seconds",
+            "Unix time of the main loop's last tick that completed without error (GET /health)",
+            m.last_good_tick.clone(),
+        );
         r.register(
             "quotes_sent",
             "Quotes handed to a quote path, by path (http, p2p)",
@@ -218,6 +225,20 @@ impl ProverMetrics {
         self.deposits_made.get()
     }
 
+    /// The main loop finished a tick without error.
+    pub fn mark_tick_ok(&self) {
+        self.last_good_tick
+            .set(i64::try_from(unix_seconds()).unwrap_or(i64::MAX));
+    }
+
+    /// Seconds since the last good tick; `None` before the first one.
+    pub fn seconds_since_good_tick(&self) -> Option<u64> {
+        let last = u64::try_from(self.last_good_tick.get())
+            .ok()
+            .filter(|t| *t > 0)?;
+        Some(unix_seconds().saturating_sub(last))
+    }
+
     /// Jobs that ended in `state` (terminal states only).
     pub fn job_outcome_count(&self, state: JobState) -> u64 {
         self.job_outcomes
@@ -226,10 +247,23 @@ impl ProverMetrics {
     }
 }
 
-/// Serves `registry` as Prometheus text on `GET /metrics` until the task is dropped.
+/// What `GET /health` checks: the prover's main loop ticked successfully within `max_age`.
+#[derive(Debug, Clone)]
+pub struct Health {
+    /// The prover's metrics (they carry the last good tick).
+    pub metrics: ProverMetrics,
+    /// Longest acceptable time since the last good tick (a few polling intervals).
+    pub max_age: std::time::Duration,
+}
+
+/// Serves `registry` as Prometheus text on `GET /metrics` until the task is dropped, and
+/// `GET /health`: 200 while `health`'s main loop ticks (always 200 without `health`), 503 with
+/// the reason when it has not ticked successfully for longer than `max_age` (L1 unreachable,
+/// loop stuck).
 pub async fn serve_metrics(
     listener: tokio::net::TcpListener,
     registry: std::sync::Arc<Registry>,
+    health: Option<Health>,
 ) -> std::io::Result<()> {
     use axum::http::header;
     use axum::routing::get;
@@ -257,7 +291,41 @@ pub async fn serve_metrics(
             }
         }),
     );
+    let router = router.route(
+        "/health",
+        get(move || {
+            let health = health.clone();
+            async move {
+                let Some(health) = health else {
+                    return (axum::http::StatusCode::OK, "ok".to_owned());
+                };
+                let limit = health.max_age.as_secs();
+                match health.metrics.seconds_since_good_tick() {
+                    Some(age) if age <= limit => (
+                        axum::http::StatusCode::OK,
+                        format!("ok: last good tick {age} s ago"),
+                    ),
+                    Some(age) => (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        format!(
+                            "unhealthy: no good tick for {age} s (limit {limit} s); see the logs"
+                        ),
+                    ),
+                    None => (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "starting: no good tick yet".to_owned(),
+                    ),
+                }
+            }
+        }),
+    );
     axum::serve(listener, router).await
+}
+
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
@@ -292,5 +360,66 @@ mod tests {
         assert_eq!(m.quotes_sent_count("http"), 1);
         assert_eq!(m.no_quote_count("timeout"), 1);
         assert_eq!(m.no_quote_count("bond"), 0);
+    }
+}
+
+#[cfg(test)]
+mod health_tests {
+    use super::*;
+
+    async fn get(url: &str) -> (u16, String) {
+        let response = reqwest::get(url).await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+
+    #[tokio::test]
+    async fn health_follows_the_main_loop() {
+        let mut registry = Registry::default();
+        let metrics = ProverMetrics::new(&mut registry);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let health = Health {
+            metrics: metrics.clone(),
+            max_age: std::time::Duration::from_secs(10),
+        };
+        let server = tokio::spawn(serve_metrics(
+            listener,
+            std::sync::Arc::new(registry),
+            Some(health),
+        ));
+        let url = format!("http://{addr}/health");
+        let (status, body) = get(&url).await;
+        assert_eq!((status, body.as_str()), (503, "starting: no good tick yet"));
+        metrics.mark_tick_ok();
+        let (status, body) = get(&url).await;
+        assert_eq!(status, 200, "{body}");
+        // A loop that stopped ticking long ago is reported.
+        metrics.last_good_tick.set(1);
+        let (status, body) = get(&url).await;
+        assert_eq!(status, 503);
+        assert!(body.starts_with("unhealthy: no good tick for"), "{body}");
+        let (_, text) = get(&format!("http://{addr}/metrics")).await;
+        assert!(
+            text.contains("prover_last_good_tick_timestamp_seconds 1"),
+            "{text}"
+        );
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn without_a_liveness_source_health_is_plain_ok() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve_metrics(
+            listener,
+            std::sync::Arc::new(Registry::default()),
+            None,
+        ));
+        assert_eq!(
+            get(&format!("http://{addr}/health")).await,
+            (200, "ok".to_owned())
+        );
+        server.abort();
     }
 }

@@ -453,8 +453,9 @@ impl MainLoop {
                 }
             }
             self.running.retain(|_, handle| !handle.is_finished());
-            if let Err(err) = self.tick().await {
-                tracing::warn!(%err, "prover tick failed; retrying next tick");
+            match self.tick().await {
+                Ok(()) => self.shared.metrics.mark_tick_ok(),
+                Err(err) => tracing::warn!(%err, "prover tick failed; retrying next tick"),
             }
         }
         tracing::info!("prover main loop stopped");
