@@ -5,10 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy_primitives::Address;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use epoch_rfq_l1::L1Client;
+use epoch_rfq_l1::args::L1Args;
 use epoch_rfq_node::{L1ChainView, NodeConfig, NodeHandle, NodeService};
 use epoch_rfq_p2p::P2pService;
 
@@ -17,21 +16,10 @@ use crate::p2p_args::P2pArgs;
 /// Settings of `epoch-rfq node`.
 #[derive(Debug, Clone, Args)]
 pub struct NodeArgs {
-    /// L1 JSON-RPC URL.
-    #[arg(
-        long = "l1-rpc-url",
-        env = "ETHEREUM_HOSTS",
-        default_value = "http://127.0.0.1:8545"
-    )]
-    pub ethereum_hosts: String,
-
-    /// Expected L1 chain id; the node refuses to start against another chain.
-    #[arg(long, env = "L1_CHAIN_ID")]
-    pub l1_chain_id: Option<u64>,
-
-    /// The Rollup contract whose quotes this node pools.
-    #[arg(long = "rollup", env = "ROLLUP_CONTRACT_ADDRESS")]
-    pub rollup: Address,
+    /// ETHEREUM_HOSTS, L1_CHAIN_ID, ROLLUP_CONTRACT_ADDRESS (the Rollup whose quotes this node
+    /// pools).
+    #[command(flatten)]
+    pub l1: L1Args,
 
     /// Address of the JSON-RPC API (POST /, GET /health, GET /metrics).
     #[arg(long, env = "NODE_HTTP_ADDR", default_value = "0.0.0.0:8000")]
@@ -64,23 +52,8 @@ pub struct NodeArgs {
 
 /// Starts a node and returns its handle (the caller decides how long it runs).
 pub async fn start(args: &NodeArgs) -> Result<NodeHandle> {
-    let client = L1Client::connect(&args.ethereum_hosts, args.rollup, None)
-        .await
-        .with_context(|| {
-            format!(
-                "connecting to L1 at {} (ETHEREUM_HOSTS) for Rollup {}",
-                args.ethereum_hosts, args.rollup
-            )
-        })?;
-    if let Some(expected) = args.l1_chain_id
-        && expected != client.chain_id()
-    {
-        bail!(
-            "L1_CHAIN_ID is {expected} but {} is chain {}: point ETHEREUM_HOSTS at the right chain or fix L1_CHAIN_ID",
-            args.ethereum_hosts,
-            client.chain_id()
-        );
-    }
+    let client = args.l1.connect(None).await?;
+    let client_rollup = client.rollup_address();
     if args.l1_refresh_ms == 0 {
         bail!("NODE_L1_REFRESH_MS must be greater than zero");
     }
@@ -104,7 +77,7 @@ pub async fn start(args: &NodeArgs) -> Result<NodeHandle> {
     let node = NodeService::spawn(config, Arc::new(L1ChainView::new(client)), p2p)
         .await
         .context("starting the node")?;
-    tracing::info!(url = %node.url(), rollup = %args.rollup, "node JSON-RPC listening");
+    tracing::info!(url = %node.url(), rollup = %client_rollup, "node JSON-RPC listening");
     if let Some(peer) = peer {
         tracing::info!(
             peer_id = %peer,

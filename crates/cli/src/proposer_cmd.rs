@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use alloy_signer_local::PrivateKeySigner;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use epoch_rfq_proposer::{Proposer, ProposerArgs, ProposerMetrics, QuoteSource};
 
@@ -62,15 +62,7 @@ pub async fn build(
 ) -> Result<Proposer> {
     let settings = args.proposer.validate()?;
     let key = parse_proposer_key(args.private_key.as_deref())?;
-    let l1 = epoch_rfq_l1::L1Client::connect(&settings.l1_url, settings.rollup, Some(key))
-        .await
-        .with_context(|| {
-            format!(
-                "cannot reach the Rollup {} on the L1 at {}",
-                settings.rollup, settings.l1_url
-            )
-        })?;
-    settings.check_chain_id(l1.chain_id())?;
+    let l1 = args.proposer.l1.connect(Some(key)).await?;
     let proposer = Proposer::new(l1, source, settings.config)?.with_metrics(metrics);
     tracing::info!(
         proposer = %proposer.address(),

@@ -8,9 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
-use epoch_rfq_l1::L1Client;
 use epoch_rfq_node::NodeClient;
 use epoch_rfq_p2p::P2pService;
 use epoch_rfq_prover::config::Pricing;
@@ -118,17 +117,7 @@ pub async fn build(
 ) -> Result<ProverNode> {
     let config = args.prover.validate()?;
     let signer = args.key.load()?;
-    let l1 = L1Client::connect(&config.l1_rpc_url, config.rollup, Some(signer.clone()))
-        .await
-        .with_context(|| format!("cannot reach the Rollup on {}", config.l1_rpc_url))?;
-    if l1.chain_id() != config.l1_chain_id {
-        bail!(
-            "L1_CHAIN_ID is {} but {} is chain {}: fix L1_CHAIN_ID or ETHEREUM_HOSTS",
-            config.l1_chain_id,
-            config.l1_rpc_url,
-            l1.chain_id()
-        );
-    }
+    let l1 = args.prover.l1.connect(Some(signer.clone())).await?;
     let store = ProverStore::open(&config.data_directory).with_context(|| {
         format!(
             "cannot open the prover database in {}",

@@ -16,6 +16,7 @@
 //! the claim, proving, `EpochProven` with the payouts, `BondSlashed`, `PrunedPending`.
 //! [`Sandbox::shutdown`] stops every role; dropping the sandbox kills anvil.
 
+use epoch_rfq_l1::args::L1Args;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -1249,9 +1250,11 @@ async fn start_prover(
     };
     let command = ProverCommand {
         prover: ProverArgs {
-            ethereum_hosts: l1_ws.to_owned(),
-            l1_chain_id: 31337,
-            rollup_contract_address: Some(rollup),
+            l1: L1Args {
+                ethereum_hosts: l1_ws.to_owned(),
+                l1_chain_id: 31337,
+                rollup_contract_address: Some(rollup),
+            },
             p2p_enabled: spec.path == QuotePath::P2p,
             prover_coordination_node_url: match spec.path {
                 QuotePath::Http => Some(node_url.to_owned()),

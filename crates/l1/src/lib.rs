@@ -11,6 +11,8 @@
 //! * [`dev_proof()`]: the proof the `DevEpochProofVerifier` accepts.
 //! * [`anvil`] (feature `test-harness`): spawn anvil, deploy, move time.
 
+#[cfg(feature = "clap")]
+pub mod args;
 pub mod bindings;
 /// The provider stack for a signing account: gas estimation, the chain id, the wallet, and the
 /// nonce read from the node for each transaction (see [`client::connect_provider`] for why not a

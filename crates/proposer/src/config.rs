@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use alloy_primitives::{Address, U256};
 use clap::Args;
+use epoch_rfq_l1::args::L1Args;
 
 /// Upper bound of `max_txs`: the generator draws one fee per transaction, so this bounds the work
 /// (and the content hash's input) per block.
@@ -153,34 +154,14 @@ pub enum ConfigError {
         /// Maximum.
         max: U256,
     },
-    /// The L1 behind the URL has another chain id than configured.
-    #[error("L1_CHAIN_ID is {configured} but the L1 at ETHEREUM_HOSTS reports chain id {actual}")]
-    ChainIdMismatch {
-        /// `L1_CHAIN_ID`.
-        configured: u64,
-        /// What the node says.
-        actual: u64,
-    },
 }
 
 /// The proposer's settings as given (flags or env). Flatten into a clap command.
 #[derive(Debug, Clone, Args)]
 pub struct ProposerArgs {
-    /// L1 JSON-RPC URL (http(s):// or ws(s)://). A comma-separated list uses the first.
-    #[arg(
-        long = "l1-rpc-url",
-        env = "ETHEREUM_HOSTS",
-        default_value = "http://127.0.0.1:8545"
-    )]
-    pub ethereum_hosts: String,
-
-    /// L1 chain id; must match the chain behind ETHEREUM_HOSTS (checked at start).
-    #[arg(long, env = "L1_CHAIN_ID", default_value_t = 31337)]
-    pub l1_chain_id: u64,
-
-    /// Address of the Rollup contract.
-    #[arg(long = "rollup", env = "ROLLUP_CONTRACT_ADDRESS")]
-    pub rollup_contract_address: Option<Address>,
+    /// ETHEREUM_HOSTS, L1_CHAIN_ID, ROLLUP_CONTRACT_ADDRESS.
+    #[command(flatten)]
+    pub l1: L1Args,
 
     /// URL of the node whose quote pool the proposer reads (e.g. http://127.0.0.1:8000).
     #[arg(long = "coordination-node-url", env = "PROPOSER_COORDINATION_NODE_URL")]
@@ -249,8 +230,6 @@ pub struct ProposerArgs {
 pub struct ProposerSettings {
     /// The L1 URL (the first of `ETHEREUM_HOSTS`).
     pub l1_url: String,
-    /// Expected L1 chain id.
-    pub l1_chain_id: u64,
     /// The Rollup.
     pub rollup: Address,
     /// The node to read quotes from, if any.
@@ -259,32 +238,15 @@ pub struct ProposerSettings {
     pub config: ProposerConfig,
 }
 
-impl ProposerSettings {
-    /// Checks the chain id the L1 reports against `L1_CHAIN_ID`.
-    pub fn check_chain_id(&self, actual: u64) -> Result<(), ConfigError> {
-        if actual != self.l1_chain_id {
-            return Err(ConfigError::ChainIdMismatch {
-                configured: self.l1_chain_id,
-                actual,
-            });
-        }
-        Ok(())
-    }
-}
-
 impl ProposerArgs {
     /// Validates the settings.
     pub fn validate(&self) -> Result<ProposerSettings, ConfigError> {
         let l1_url = self
-            .ethereum_hosts
-            .split(',')
-            .map(str::trim)
-            .find(|s| !s.is_empty())
-            .ok_or(ConfigError::MissingL1Url)?
+            .l1
+            .url()
+            .map_err(|_| ConfigError::MissingL1Url)?
             .to_owned();
-        let rollup = self
-            .rollup_contract_address
-            .ok_or(ConfigError::MissingRollup)?;
+        let rollup = self.l1.rollup().map_err(|_| ConfigError::MissingRollup)?;
         let config = ProposerConfig {
             polling_interval: Duration::from_millis(self.proposer_polling_interval_ms),
             quote_collection: Duration::from_millis(self.proposer_quote_collection_ms),
@@ -306,7 +268,6 @@ impl ProposerArgs {
             .map(str::to_owned);
         Ok(ProposerSettings {
             l1_url,
-            l1_chain_id: self.l1_chain_id,
             rollup,
             node_url,
             config,
@@ -351,19 +312,10 @@ mod tests {
         ]);
         let s = a.validate().expect("valid");
         assert_eq!(s.l1_url, "http://a:1");
-        assert_eq!(s.l1_chain_id, 31337);
         assert_eq!(s.node_url, None);
         assert_eq!(s.config.polling_interval, Duration::from_secs(1));
         assert_eq!(s.config.traffic.seed, 9);
         assert_eq!(s.config.traffic.fee_per_tx_min, U256::from(16));
-        assert!(s.check_chain_id(31337).is_ok());
-        assert_eq!(
-            s.check_chain_id(1),
-            Err(ConfigError::ChainIdMismatch {
-                configured: 31337,
-                actual: 1
-            })
-        );
     }
 
     #[test]

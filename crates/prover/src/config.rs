@@ -7,26 +7,15 @@ use std::time::Duration;
 
 use alloy_primitives::{Address, U256};
 use clap::Args;
+use epoch_rfq_l1::args::L1Args;
 use epoch_rfq_quote::MAX_BASIS_POINT_FEE;
 
 /// The prover's settings as given (flags or env). Flatten into a clap command.
 #[derive(Debug, Clone, Args)]
 pub struct ProverArgs {
-    /// L1 JSON-RPC URL. A ws:// URL also enables event subscriptions (faster claim detection).
-    #[arg(
-        long = "l1-rpc-url",
-        env = "ETHEREUM_HOSTS",
-        default_value = "http://127.0.0.1:8545"
-    )]
-    pub ethereum_hosts: String,
-
-    /// L1 chain id; must match the chain behind ETHEREUM_HOSTS (checked at start).
-    #[arg(long, env = "L1_CHAIN_ID", default_value_t = 31337)]
-    pub l1_chain_id: u64,
-
-    /// Address of the Rollup contract.
-    #[arg(long = "rollup", env = "ROLLUP_CONTRACT_ADDRESS")]
-    pub rollup_contract_address: Option<Address>,
+    /// ETHEREUM_HOSTS, L1_CHAIN_ID, ROLLUP_CONTRACT_ADDRESS.
+    #[command(flatten)]
+    pub l1: L1Args,
 
     /// Gossip quotes over P2P. Takes effect only when PROVER_COORDINATION_NODE_URL is unset.
     #[arg(long, env = "P2P_ENABLED", default_value_t = false,
@@ -260,19 +249,9 @@ pub enum ConfigError {
 impl ProverArgs {
     /// Checks every setting and resolves defaults.
     pub fn validate(&self) -> Result<ProverConfig, ConfigError> {
-        // A comma-separated list (the seed's plural name) uses its first URL, like the other
-        // commands do.
-        let l1_rpc_url = self
-            .ethereum_hosts
-            .split(',')
-            .map(str::trim)
-            .find(|u| !u.is_empty())
-            .unwrap_or_default()
-            .to_owned();
+        let l1_rpc_url = self.l1.url().unwrap_or_default().to_owned();
         check_url("ETHEREUM_HOSTS", &l1_rpc_url, &["http", "ws"])?;
-        let rollup = self
-            .rollup_contract_address
-            .ok_or(ConfigError::MissingRollup)?;
+        let rollup = self.l1.rollup().map_err(|_| ConfigError::MissingRollup)?;
         let coordination = match (&self.prover_coordination_node_url, self.p2p_enabled) {
             (Some(url), _) => {
                 check_url("PROVER_COORDINATION_NODE_URL", url, &["http"])?;
@@ -338,7 +317,7 @@ impl ProverArgs {
         };
         Ok(ProverConfig {
             l1_rpc_url,
-            l1_chain_id: self.l1_chain_id,
+            l1_chain_id: self.l1.l1_chain_id,
             rollup,
             coordination,
             minimum_escrow: minimum,
@@ -488,10 +467,8 @@ mod tests {
         let missing = Cli::try_parse_from(["prover", "--p2p-enabled", "true"])
             .unwrap()
             .args;
-        let missing = ProverArgs {
-            rollup_contract_address: None,
-            ..missing
-        };
+        let mut missing = missing;
+        missing.l1.rollup_contract_address = None;
         assert_eq!(missing.validate().unwrap_err(), ConfigError::MissingRollup);
     }
 
