@@ -180,15 +180,7 @@ async fn quotes_a_completed_epoch_once_then_proves_the_claim_and_gets_paid() {
         let claim_latency = claimed.elapsed();
         let claim_latency_upper = claim_sent.elapsed();
         assert!(!resumed);
-        let (state, note) = wait_for(&mut parts.events, 20, "job end", |e| match e {
-            ProverEvent::JobFinished {
-                epoch: 0,
-                state,
-                note,
-            } => Some((*state, note.clone())),
-            _ => None,
-        })
-        .await;
+        let (state, note) = job_end(&mut parts.events, 0, 20).await;
         assert_eq!(state, JobState::Completed, "{note}");
         println!(
             "LATENCY (polling 100 ms) epoch end -> quote sent: {} ms; claim receipt -> job \
@@ -313,13 +305,7 @@ async fn a_restart_mid_job_resumes_and_completes_once() {
         chain.advance_to_epoch(1).await.unwrap();
         let quote = wait_quotes(&first.sink, 1, 10).await.remove(0);
         let balance_before = reader.balance_of(me).await.unwrap();
-        chain
-            .client(PROPOSER)
-            .await
-            .unwrap()
-            .claim_epoch_proof_right(&quote)
-            .await
-            .unwrap();
+        claim_as_proposer(&chain, &quote).await;
         wait_for(&mut first.events, 10, "job start", |e| {
             matches!(e, ProverEvent::JobStarted { epoch: 0, .. }).then_some(())
         })
@@ -339,13 +325,7 @@ async fn a_restart_mid_job_resumes_and_completes_once() {
         })
         .await;
         assert!(resumed);
-        let state = wait_for(&mut second.events, 20, "job end", |e| match e {
-            ProverEvent::JobFinished {
-                epoch: 0, state, ..
-            } => Some(*state),
-            _ => None,
-        })
-        .await;
+        let (state, _) = job_end(&mut second.events, 0, 20).await;
         assert_eq!(state, JobState::Completed);
         // A few more ticks: nothing else happens.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -385,13 +365,7 @@ async fn a_claim_for_another_prover_starts_nothing() {
         chain.advance_to_epoch(1).await.unwrap();
         let quote = wait_quotes(&theirs.sink, 1, 10).await.remove(0);
         wait_quotes(&ours.sink, 1, 10).await;
-        chain
-            .client(PROPOSER)
-            .await
-            .unwrap()
-            .claim_epoch_proof_right(&quote)
-            .await
-            .unwrap();
+        claim_as_proposer(&chain, &quote).await;
         let ours_flag = wait_for(&mut ours.events, 10, "claim seen", |e| match e {
             ProverEvent::ClaimSeen { ours, .. } => Some(*ours),
             _ => None,
@@ -456,20 +430,8 @@ async fn a_transient_proving_failure_is_retried_and_the_job_completes() {
         let handle = parts.node.start().await.unwrap();
         chain.advance_to_epoch(1).await.unwrap();
         let quote = wait_quotes(&parts.sink, 1, 10).await.remove(0);
-        chain
-            .client(PROPOSER)
-            .await
-            .unwrap()
-            .claim_epoch_proof_right(&quote)
-            .await
-            .unwrap();
-        let state = wait_for(&mut parts.events, 30, "job end", |e| match e {
-            ProverEvent::JobFinished {
-                epoch: 0, state, ..
-            } => Some(*state),
-            _ => None,
-        })
-        .await;
+        claim_as_proposer(&chain, &quote).await;
+        let (state, _) = job_end(&mut parts.events, 0, 30).await;
         assert_eq!(state, JobState::Completed);
         let history = handle.with_store(|s| s.history(0).unwrap());
         assert!(
@@ -499,22 +461,8 @@ async fn a_failing_command_prover_fails_the_job_with_its_stderr() {
         let handle = parts.node.start().await.unwrap();
         chain.advance_to_epoch(1).await.unwrap();
         let quote = wait_quotes(&parts.sink, 1, 10).await.remove(0);
-        chain
-            .client(PROPOSER)
-            .await
-            .unwrap()
-            .claim_epoch_proof_right(&quote)
-            .await
-            .unwrap();
-        let (state, note) = wait_for(&mut parts.events, 20, "job end", |e| match e {
-            ProverEvent::JobFinished {
-                epoch: 0,
-                state,
-                note,
-            } => Some((*state, note.clone())),
-            _ => None,
-        })
-        .await;
+        claim_as_proposer(&chain, &quote).await;
+        let (state, note) = job_end(&mut parts.events, 0, 20).await;
         assert_eq!(state, JobState::Failed);
         assert!(note.contains("boom"), "{note}");
         let job = handle.with_store(|s| s.job(0).unwrap().unwrap());
@@ -539,13 +487,7 @@ async fn a_claim_that_vanishes_cancels_the_job() {
         let handle = parts.node.start().await.unwrap();
         chain.advance_to_epoch(1).await.unwrap();
         let quote = wait_quotes(&parts.sink, 1, 10).await.remove(0);
-        chain
-            .client(PROPOSER)
-            .await
-            .unwrap()
-            .claim_epoch_proof_right(&quote)
-            .await
-            .unwrap();
+        claim_as_proposer(&chain, &quote).await;
         wait_for(&mut parts.events, 10, "job start", |e| {
             matches!(e, ProverEvent::JobStarted { epoch: 0, .. }).then_some(())
         })
@@ -553,13 +495,7 @@ async fn a_claim_that_vanishes_cancels_the_job() {
         // The deadline passes and anyone prunes: the claim (and the blocks) are gone.
         chain.advance_to_epoch(2).await.unwrap();
         chain.client(0).await.unwrap().prune().await.expect("prune");
-        let state = wait_for(&mut parts.events, 10, "job end", |e| match e {
-            ProverEvent::JobFinished {
-                epoch: 0, state, ..
-            } => Some(*state),
-            _ => None,
-        })
-        .await;
+        let (state, _) = job_end(&mut parts.events, 0, 10).await;
         assert_eq!(state, JobState::Cancelled);
         let job = handle.with_store(|s| s.job(0).unwrap().unwrap());
         assert!(job.error.unwrap_or_default().contains("vanished"));
@@ -659,13 +595,7 @@ async fn a_ws_subscription_detects_the_claim_without_waiting_for_a_poll() {
             claim_sent.elapsed().as_millis()
         );
         assert!(latency < Duration::from_secs(5));
-        let state = wait_for(&mut parts.events, 20, "job end", |e| match e {
-            ProverEvent::JobFinished {
-                epoch: 0, state, ..
-            } => Some(*state),
-            _ => None,
-        })
-        .await;
+        let (state, _) = job_end(&mut parts.events, 0, 20).await;
         assert_eq!(state, JobState::Completed);
         let proven = reader.epoch_proven_events(0, None).await.unwrap();
         assert_eq!(proven[0].prover_reward, reward(&blocks, 100));
@@ -831,13 +761,7 @@ async fn in_real_time_an_epoch_is_quoted_claimed_and_proven() {
             .claim_epoch_proof_right(&quote)
             .await
             .expect("claim");
-        let state = wait_for(&mut parts.events, 20, "job end", |e| match e {
-            ProverEvent::JobFinished {
-                epoch: 0, state, ..
-            } => Some(*state),
-            _ => None,
-        })
-        .await;
+        let (state, _) = job_end(&mut parts.events, 0, 20).await;
         assert_eq!(state, JobState::Completed);
         let proven = chain
             .reader()

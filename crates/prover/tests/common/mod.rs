@@ -257,3 +257,31 @@ pub fn reward(blocks: &[BlockRecord], bps: u32) -> U256 {
 pub async fn address(chain: &TestChain, account: usize) -> Address {
     chain.address(account).expect("account")
 }
+
+/// The proposer (dev account [`PROPOSER`]) claims `quote` on L1.
+pub async fn claim_as_proposer(chain: &TestChain, quote: &EpochProofQuote) {
+    chain
+        .client(PROPOSER)
+        .await
+        .expect("proposer's client")
+        .claim_epoch_proof_right(quote)
+        .await
+        .expect("claim");
+}
+
+/// Waits up to `secs` for the job of `epoch` to end: its final state and note.
+pub async fn job_end(
+    events: &mut broadcast::Receiver<ProverEvent>,
+    epoch: u64,
+    secs: u64,
+) -> (epoch_rfq_prover::JobState, String) {
+    wait_for(events, secs, "job end", |e| match e {
+        ProverEvent::JobFinished {
+            epoch: e_epoch,
+            state,
+            note,
+        } if *e_epoch == epoch => Some((*state, note.clone())),
+        _ => None,
+    })
+    .await
+}
