@@ -4,6 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use epoch_rfq_pool::PoolConfig;
+use epoch_rfq_runtime::edge::EdgeLimits;
 
 /// Default HTTP port (SPEC §1: `http://HOST:8000`).
 pub const DEFAULT_HTTP_PORT: u16 = 8000;
@@ -12,7 +13,9 @@ pub const DEFAULT_HTTP_PORT: u16 = 8000;
 /// `Default` gives the production defaults below.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
-    /// HTTP listen address. Default `0.0.0.0:8000`; port 0 picks a free port (tests), the bound
+    /// HTTP listen address. Default `0.0.0.0:8000` (`NODE_HTTP_ADDR`): the JSON-RPC API is
+    /// public by design (SPEC §1: provers on other hosts post quotes, proposers read them), and
+    /// the edge's caps below are what make that safe. Port 0 picks a free port (tests); the bound
     /// address is [`crate::NodeHandle::local_addr`].
     pub http_addr: SocketAddr,
     /// Largest HTTP request body in bytes; larger bodies get HTTP 413 with a JSON-RPC error.
@@ -25,6 +28,19 @@ pub struct NodeConfig {
     /// Time limit for a whole HTTP request, body read included (default 10 s); beyond it the
     /// server answers HTTP 408 and drops the work.
     pub request_timeout: Duration,
+    /// A request head must be complete this long after the server starts waiting for it (the
+    /// first byte, or the end of the previous response on a kept-alive connection); slow-header
+    /// (slowloris) connections are closed then. Default 5 s.
+    pub header_read_timeout: Duration,
+    /// A connection that sends nothing, or on which nothing moves while no request is being
+    /// handled, is closed after this long. Default 15 s.
+    pub idle_timeout: Duration,
+    /// Open HTTP connections at most, all clients together (default 1,024); more are closed at
+    /// accept and counted in `epoch_rfq_node_http_connections_refused_total{reason="total"}`.
+    pub max_connections: usize,
+    /// Open HTTP connections at most per client IP (default 32); more are closed at accept
+    /// (`…{reason="per_ip"}`). One client cannot take the node's connections from the others.
+    pub max_connections_per_ip: usize,
     /// Per-client-IP token bucket: sustained calls per second (default 50). `0` disables rate
     /// limiting.
     pub rate_limit_per_sec: u32,
@@ -36,6 +52,11 @@ pub struct NodeConfig {
     /// How often the node reads a fresh snapshot of L1 and evicts stale epochs (default 1 s,
     /// the sandbox's L1 block time).
     pub refresh_interval: Duration,
+    /// The node is not ready (`GET /ready` 503, naming the age) when its last good L1 snapshot
+    /// is older than this. `None` (default): three refresh intervals, and at least one refresh
+    /// interval plus [`l1_timeout`](Self::l1_timeout), so that one read using its whole time
+    /// limit does not flip readiness (defaults: 6 s).
+    pub l1_max_age: Option<Duration>,
     /// Time limit for one L1 read (snapshot or escrow lookup), default 5 s.
     pub l1_timeout: Duration,
     /// Check that the prover's escrow covers the bond (one cached L1 read per prover per
@@ -47,15 +68,21 @@ pub struct NodeConfig {
 
 impl Default for NodeConfig {
     fn default() -> Self {
+        let edge = EdgeLimits::public();
         Self {
             http_addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_HTTP_PORT)),
-            max_body_bytes: 256 * 1024,
+            max_body_bytes: edge.max_body_bytes,
             max_batch: 100,
-            request_timeout: Duration::from_secs(10),
+            request_timeout: edge.request_timeout,
+            header_read_timeout: edge.header_read_timeout,
+            idle_timeout: edge.idle_timeout,
+            max_connections: edge.max_connections,
+            max_connections_per_ip: edge.max_connections_per_ip,
             rate_limit_per_sec: 50,
             rate_limit_burst: 100,
             rate_limit_max_clients: 10_000,
             refresh_interval: Duration::from_secs(1),
+            l1_max_age: None,
             l1_timeout: Duration::from_secs(5),
             check_escrow: true,
             pool: PoolConfig::default(),
@@ -70,5 +97,25 @@ impl NodeConfig {
             http_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             ..Self::default()
         }
+    }
+
+    /// The HTTP edge's limits from this configuration.
+    pub fn edge_limits(&self) -> EdgeLimits {
+        EdgeLimits {
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            request_timeout: self.request_timeout,
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            max_body_bytes: self.max_body_bytes,
+            ..EdgeLimits::public()
+        }
+    }
+
+    /// How old the L1 view may get before the node is not ready (see [`Self::l1_max_age`]).
+    pub fn l1_max_age(&self) -> Duration {
+        self.l1_max_age.unwrap_or_else(|| {
+            (self.refresh_interval * 3).max(self.refresh_interval + self.l1_timeout)
+        })
     }
 }

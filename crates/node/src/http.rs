@@ -1,4 +1,6 @@
-//! The HTTP server (axum 0.8): `POST /` JSON-RPC, `GET /health`, `GET /metrics`.
+//! The HTTP server: `POST /` JSON-RPC, `GET /health` (liveness), `GET /ready` (readiness),
+//! `GET /metrics`, served through the hardened edge (`epoch_rfq_runtime::edge`: connection caps,
+//! header/idle/request timeouts, early 413).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,9 +12,9 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use tokio::sync::watch;
-use tower_http::timeout::TimeoutLayer;
+use axum::routing::post;
+use epoch_rfq_runtime::edge;
+use tokio_util::sync::CancellationToken;
 
 use crate::ratelimit::RateLimiter;
 use crate::rpc::{self, Reply, RpcError};
@@ -30,7 +32,9 @@ fn json(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, JSON)], body).into_response()
 }
 
-/// The router, with body limit and request timeout.
+/// The node's routes: JSON-RPC with its body limit, plus `/health`, `/ready` and `/metrics`.
+/// Other route sets join with `.merge(...)`. The request timeout and the connection limits are
+/// the edge's (see [`serve`]).
 pub(crate) fn router(service: NodeService) -> Router {
     let cfg = service.config().clone();
     let state = AppState {
@@ -39,35 +43,28 @@ pub(crate) fn router(service: NodeService) -> Router {
             cfg.rate_limit_burst,
             cfg.rate_limit_max_clients,
         )),
-        service,
+        service: service.clone(),
     };
-    Router::new()
+    let rpc = Router::new()
         .route("/", post(rpc_handler))
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
+        // Bodies without a declared length (chunked) are capped here; declared ones at the edge.
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            cfg.request_timeout,
-        ))
-        .with_state(state)
+        .with_state(state);
+    let health = service.health().clone();
+    let ops = edge::ops_router(health, Arc::new(move || service.render_metrics()));
+    rpc.merge(ops)
 }
 
-/// Serves until `stop` turns true, then finishes in-flight requests.
+/// Serves through the edge with the configured limits until `stop` fires, then lets in-flight
+/// requests finish (bounded).
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     service: NodeService,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = router(service);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = stop.wait_for(|s| *s).await;
-    })
-    .await
+    let limits = service.config().edge_limits();
+    let metrics = service.metrics().edge().clone();
+    edge::serve_with_metrics(listener, router(service), limits, metrics, stop).await
 }
 
 async fn rpc_handler(
@@ -119,36 +116,4 @@ async fn rpc_handler(
             )
         }
     }
-}
-
-/// 200 `{"status":"ok",…}` once the node has a view of L1; 503 `{"status":"starting"}` before.
-async fn health(State(st): State<AppState>) -> Response {
-    match st.service.snapshot() {
-        Some(s) => json(
-            StatusCode::OK,
-            serde_json::json!({
-                "status": "ok",
-                "l1BlockNumber": s.l1_block_number,
-                "currentSlot": s.current_slot,
-                "quotes": st.service.pool().len(),
-            })
-            .to_string(),
-        ),
-        None => json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({ "status": "starting", "reason": "no view of L1 yet" }).to_string(),
-        ),
-    }
-}
-
-async fn metrics(State(st): State<AppState>) -> Response {
-    (
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        st.service.render_metrics(),
-    )
-        .into_response()
 }

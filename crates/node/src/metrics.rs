@@ -1,6 +1,9 @@
 //! Prometheus metrics of the node (`GET /metrics`).
 
+use std::sync::atomic::AtomicU64;
+
 use epoch_rfq_pool::{PoolStats, RejectReason};
+use epoch_rfq_runtime::edge::EdgeMetrics;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -54,6 +57,10 @@ pub(crate) struct NodeMetrics {
     pool_evicted: Gauge,
     peers: Gauge,
     current_slot: Gauge,
+    /// Seconds since the last good L1 snapshot (since start while there is none).
+    l1_view_age: Gauge<f64, AtomicU64>,
+    /// The HTTP edge's counters (connections refused, closed, open; early 413s; 408s).
+    edge: EdgeMetrics,
 }
 
 impl NodeMetrics {
@@ -118,6 +125,14 @@ impl NodeMetrics {
             "Current L2 slot (last snapshot)",
             current_slot.clone(),
         );
+        let l1_view_age = Gauge::<f64, AtomicU64>::default();
+        r.register(
+            "l1_view_age_seconds",
+            "Seconds since the node's last good L1 snapshot (since start while it has none)",
+            l1_view_age.clone(),
+        );
+        let edge = EdgeMetrics::new();
+        edge.register(&mut r);
         // Pre-create the rejection series so dashboards see zeros rather than gaps.
         for path in [IngestPath::Rpc, IngestPath::Gossip, IngestPath::Local] {
             for code in RejectReason::CODES {
@@ -138,7 +153,13 @@ impl NodeMetrics {
             pool_evicted,
             peers,
             current_slot,
+            l1_view_age,
+            edge,
         }
+    }
+
+    pub(crate) fn edge(&self) -> &EdgeMetrics {
+        &self.edge
     }
 
     pub(crate) fn accepted(&self, path: IngestPath, outcome: &'static str) {
@@ -170,7 +191,14 @@ impl NodeMetrics {
     }
 
     /// Text exposition after updating the gauges.
-    pub(crate) fn render(&self, pool: &PoolStats, peers: u64, current_slot: Option<u64>) -> String {
+    pub(crate) fn render(
+        &self,
+        pool: &PoolStats,
+        peers: u64,
+        current_slot: Option<u64>,
+        l1_view_age: std::time::Duration,
+    ) -> String {
+        self.l1_view_age.set(l1_view_age.as_secs_f64());
         let g = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         self.pool_quotes.set(g(pool.quotes as u64));
         self.pool_epochs.set(g(pool.epochs as u64));

@@ -8,9 +8,11 @@ use epoch_rfq_pool::{
     ChainSnapshot, InsertOutcome, QuotePool, RejectReason, check_verified, precheck_unverified,
 };
 use epoch_rfq_quote::{EpochProofQuote, VerifiedQuote};
-use parking_lot::RwLock;
+use epoch_rfq_runtime::health::{Health, ServiceHealth};
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::chain::{ChainView, EscrowCache, KnownEscrow};
 use crate::config::NodeConfig;
@@ -53,6 +55,19 @@ struct Inner {
     /// When a quote last made the node re-read L1 early; held while doing it, so that concurrent
     /// callers wait for that read instead of being refused (see `refresh_if_lagging`).
     lag_refresh: tokio::sync::Mutex<Option<std::time::Instant>>,
+    /// `l1_view` and (with gossip) `p2p`, behind `GET /health` and `GET /ready`.
+    health: Health,
+    l1_health: ServiceHealth,
+    p2p_health: Option<ServiceHealth>,
+    /// When the last good snapshot was read and why the last read failed (if it did).
+    l1_reads: Mutex<L1Reads>,
+    started: std::time::Instant,
+}
+
+#[derive(Default)]
+struct L1Reads {
+    last_ok: Option<std::time::Instant>,
+    last_error: Option<String>,
 }
 
 impl std::fmt::Debug for NodeService {
@@ -68,6 +83,9 @@ impl NodeService {
     /// A node service without its tasks (see [`spawn`](Self::spawn)); useful to embed the pool
     /// logic in-process.
     pub fn new(config: NodeConfig, chain: Arc<dyn ChainView>, p2p: Option<P2pHandle>) -> Self {
+        let health = Health::new("node");
+        let l1_health = health.register("l1_view", None);
+        let p2p_health = p2p.as_ref().map(|_| health.register("p2p", None));
         Self {
             inner: Arc::new(Inner {
                 pool: Arc::new(QuotePool::new(config.pool)),
@@ -79,6 +97,11 @@ impl NodeService {
                 metrics: NodeMetrics::new(),
                 generation: std::sync::atomic::AtomicU64::new(0),
                 lag_refresh: tokio::sync::Mutex::new(None),
+                health,
+                l1_health,
+                p2p_health,
+                l1_reads: Mutex::new(L1Reads::default()),
+                started: std::time::Instant::now(),
             }),
         }
     }
@@ -108,17 +131,21 @@ impl NodeService {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(service.clone().refresh_loop(stop_rx.clone())));
+        tasks.push(tokio::spawn(service.clone().health_loop(stop_rx.clone())));
         if let Some(rx) = incoming {
             tasks.push(tokio::spawn(
                 service.clone().gossip_loop(rx, stop_rx.clone()),
             ));
         }
-        let server = tokio::spawn(http::serve(listener, service.clone(), stop_rx));
+        let http_stop = CancellationToken::new();
+        let server = tokio::spawn(http::serve(listener, service.clone(), http_stop.clone()));
         tracing::info!(%local_addr, "node HTTP JSON-RPC listening");
         Ok(NodeHandle {
             service,
             local_addr,
             stop: stop_tx,
+            _http_stop_on_drop: http_stop.clone().drop_guard(),
+            http_stop,
             tasks,
             server: Some(server),
         })
@@ -144,6 +171,70 @@ impl NodeService {
         &self.inner.chain
     }
 
+    /// The node's services' health (`l1_view`, and `p2p` with gossip): `GET /health` answers
+    /// its liveness, `GET /ready` its readiness.
+    pub fn health(&self) -> &Health {
+        &self.inner.health
+    }
+
+    /// How long ago the last good L1 snapshot was read (`None`: never).
+    pub fn l1_view_age(&self) -> Option<std::time::Duration> {
+        self.inner.l1_reads.lock().last_ok.map(|t| t.elapsed())
+    }
+
+    /// Tells `l1_view`'s health from the age of the last good snapshot: ready while it is at
+    /// most [`NodeConfig::l1_max_age`] old, not ready (naming the age and the last error) after.
+    fn judge_l1_view(&self) {
+        let reads = self.inner.l1_reads.lock();
+        let max_age = self.inner.config.l1_max_age();
+        let error = reads.last_error.as_deref();
+        let health = &self.inner.l1_health;
+        match reads.last_ok.map(|t| t.elapsed()) {
+            // Still starting while no read has failed yet.
+            None => {
+                if let Some(e) = error {
+                    health.degraded(format!("no view of L1 yet; last read: {e}"));
+                }
+            }
+            Some(age) if age > max_age => health.degraded(format!(
+                "L1 view is {:.1} s old (limit {:.1} s); last read: {}",
+                age.as_secs_f64(),
+                max_age.as_secs_f64(),
+                error.unwrap_or("none failed yet (still reading)")
+            )),
+            Some(age) => {
+                let block = self.snapshot().map_or(0, |s| s.l1_block_number);
+                match error {
+                    None => {
+                        health.ok_with(format!("L1 block {block}, view {} ms old", age.as_millis()))
+                    }
+                    Some(e) => health.ok_with(format!(
+                        "L1 block {block}, view {} ms old (limit {} ms); last read failed: {e}",
+                        age.as_millis(),
+                        max_age.as_millis()
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Keeps `/ready` truthful while a refresh is stuck in a slow L1 read: judges the view's age
+    /// every refresh interval, independently of the refresh task; reports gossip's peer count.
+    async fn health_loop(self, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(self.inner.config.refresh_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => {
+                    self.inner.l1_health.stopped();
+                    return;
+                }
+            }
+            self.judge_l1_view();
+        }
+    }
+
     /// The last L1 snapshot.
     pub fn snapshot(&self) -> Option<Arc<ChainSnapshot>> {
         self.inner.snapshot.read().clone()
@@ -158,11 +249,18 @@ impl NodeService {
             Ok(Err(e)) => {
                 self.inner.metrics.refresh_error();
                 tracing::warn!(error = %e, "L1 snapshot refresh failed; keeping the previous one");
+                self.inner.l1_reads.lock().last_error = Some(e.to_string());
+                self.judge_l1_view();
                 return false;
             }
             Err(_) => {
                 self.inner.metrics.refresh_error();
                 tracing::warn!("L1 snapshot refresh timed out; keeping the previous one");
+                self.inner.l1_reads.lock().last_error = Some(format!(
+                    "timed out after {} ms",
+                    self.inner.config.l1_timeout.as_millis()
+                ));
+                self.judge_l1_view();
                 return false;
             }
         };
@@ -172,6 +270,11 @@ impl NodeService {
         self.inner
             .generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        *self.inner.l1_reads.lock() = L1Reads {
+            last_ok: Some(std::time::Instant::now()),
+            last_error: None,
+        };
+        self.judge_l1_view();
         // Escrow balances may have changed with the block.
         self.inner.escrow.clear();
         let removed = self.inner.pool.retain_from(floor);
@@ -202,10 +305,27 @@ impl NodeService {
         mut rx: mpsc::Receiver<IncomingMessage>,
         mut stop: watch::Receiver<bool>,
     ) {
+        let health = self.inner.p2p_health.clone();
+        if let Some(h) = &health {
+            h.ok();
+        }
         loop {
             let msg = tokio::select! {
-                m = rx.recv() => match m { Some(m) => m, None => return },
-                _ = stop.changed() => return,
+                m = rx.recv() => match m {
+                    Some(m) => m,
+                    None => {
+                        if let Some(h) = &health {
+                            h.failed("the gossip service stopped: its message channel closed");
+                        }
+                        return;
+                    }
+                },
+                _ = stop.changed() => {
+                    if let Some(h) = &health {
+                        h.stopped();
+                    }
+                    return;
+                }
             };
             self.inner.metrics.gossip_received();
             let verdict = match self.ingest_wire(&msg.payload).await {
@@ -420,10 +540,14 @@ impl NodeService {
     /// Prometheus text exposition.
     pub fn render_metrics(&self) -> String {
         let snap = self.snapshot();
+        let l1_view_age = self
+            .l1_view_age()
+            .unwrap_or_else(|| self.inner.started.elapsed());
         self.inner.metrics.render(
             &self.inner.pool.stats(),
             self.peers(),
             snap.map(|s| s.current_slot),
+            l1_view_age,
         )
     }
 }
@@ -435,6 +559,9 @@ pub struct NodeHandle {
     service: NodeService,
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
+    /// Stops the HTTP server; the guard stops it too when the handle is dropped.
+    http_stop: CancellationToken,
+    _http_stop_on_drop: DropGuard,
     tasks: Vec<JoinHandle<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -470,6 +597,7 @@ impl NodeHandle {
     /// Stops the HTTP server (in-flight requests finish), the refresh and gossip tasks, and the
     /// gossip service if any. Waits for them to end.
     pub async fn shutdown(mut self) {
+        self.http_stop.cancel();
         let _ = self.stop.send(true);
         if let Some(server) = self.server.take() {
             match server.await {

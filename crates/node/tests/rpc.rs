@@ -306,7 +306,7 @@ async fn node_info_addresses_and_health() {
 }
 
 #[tokio::test]
-async fn without_a_view_of_l1_quotes_are_refused_and_health_is_503() {
+async fn without_a_view_of_l1_quotes_are_refused_and_the_node_is_not_ready() {
     bounded(30, async {
         let chain = FakeChain::new();
         *chain.snap.lock() = None;
@@ -318,8 +318,13 @@ async fn without_a_view_of_l1_quotes_are_refused_and_health_is_503() {
         let client = NodeClient::new(node.url()).unwrap();
         let e = client.add_epoch_proof_quote(&valid(0)).await.unwrap_err();
         assert_eq!(e.reason(), Some("chain_unknown"));
+        // Live (the process works), not ready (no view of L1), and saying why.
         let r = reqwest::get(format!("{}health", node.url())).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let r = reqwest::get(format!("{}ready", node.url())).await.unwrap();
         assert_eq!(r.status(), 503);
+        let body = r.text().await.unwrap();
+        assert!(body.contains("no view of L1 yet"), "{body}");
         // L1 comes back: the refresh task picks it up.
         chain.set(snapshot());
         while node.service().snapshot().is_none() {
