@@ -21,9 +21,15 @@ pub struct NodeArgs {
     #[command(flatten)]
     pub l1: L1Args,
 
-    /// Address of the JSON-RPC API (POST /, GET /health, GET /metrics).
+    /// Address of the JSON-RPC API (POST /, GET /health, GET /ready, GET /metrics). All
+    /// interfaces by default: the API is public by design (provers on other hosts post quotes);
+    /// the connection caps and timeouts below keep it serving.
     #[arg(long, env = "NODE_HTTP_ADDR", default_value = "0.0.0.0:8000")]
     pub http_addr: SocketAddr,
+
+    /// Connection caps and timeouts of the JSON-RPC port.
+    #[command(flatten)]
+    pub http_limits: NodeHttpLimitArgs,
 
     /// Gossip quotes with other nodes and provers over libp2p.
     #[arg(long, env = "P2P_ENABLED", default_value_t = false,
@@ -48,6 +54,64 @@ pub struct NodeArgs {
     /// How often the node re-reads L1 (epoch to prove, its blocks, claims).
     #[arg(long, env = "NODE_L1_REFRESH_MS", default_value_t = 1000)]
     pub l1_refresh_ms: u64,
+
+    /// The node is not ready (GET /ready 503) when its L1 view is older than this. 0: three
+    /// refresh intervals, at least one interval plus the 5 s L1 read limit (6 s by default).
+    #[arg(long, env = "NODE_L1_MAX_AGE_MS", default_value_t = 0)]
+    pub l1_max_age_ms: u64,
+}
+
+/// The JSON-RPC port's edge limits (defaults: `NodeConfig::default()`).
+#[derive(Debug, Clone, Args)]
+pub struct NodeHttpLimitArgs {
+    /// Open HTTP connections at most, all clients together; more are closed at accept.
+    #[arg(long, env = "NODE_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Open HTTP connections at most per client IP; more are closed at accept.
+    #[arg(long, env = "NODE_MAX_CONNECTIONS_PER_IP", default_value_t = 32)]
+    pub max_connections_per_ip: usize,
+
+    /// A request head must be complete within this many ms (slow-header clients are closed).
+    #[arg(long, env = "NODE_HEADER_READ_TIMEOUT_MS", default_value_t = 5_000)]
+    pub header_read_timeout_ms: u64,
+
+    /// A connection that sends nothing, or idles between requests, is closed after this many ms.
+    #[arg(long, env = "NODE_IDLE_TIMEOUT_MS", default_value_t = 15_000)]
+    pub idle_timeout_ms: u64,
+
+    /// A request (body read included) taking longer than this many ms is answered 408.
+    #[arg(long, env = "NODE_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+
+    /// Largest request body in bytes; a larger declared Content-Length is answered 413 at once.
+    #[arg(long, env = "NODE_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+impl NodeHttpLimitArgs {
+    /// Sets these limits (and the L1 view's age limit) on `config`, refusing zeros.
+    pub fn apply(&self, args: &NodeArgs, config: &mut NodeConfig) -> Result<()> {
+        let positive = |value: u64, name: &str| {
+            if value == 0 {
+                bail!("{name} must be greater than zero");
+            }
+            Ok(Duration::from_millis(value))
+        };
+        if self.max_connections == 0 || self.max_connections_per_ip == 0 {
+            bail!("NODE_MAX_CONNECTIONS and NODE_MAX_CONNECTIONS_PER_IP must be greater than zero");
+        }
+        config.max_connections = self.max_connections;
+        config.max_connections_per_ip = self.max_connections_per_ip;
+        config.header_read_timeout =
+            positive(self.header_read_timeout_ms, "NODE_HEADER_READ_TIMEOUT_MS")?;
+        config.idle_timeout = positive(self.idle_timeout_ms, "NODE_IDLE_TIMEOUT_MS")?;
+        config.request_timeout = positive(self.request_timeout_ms, "NODE_REQUEST_TIMEOUT_MS")?;
+        config.max_body_bytes = self.max_body_bytes.max(1);
+        config.l1_max_age =
+            (args.l1_max_age_ms > 0).then(|| Duration::from_millis(args.l1_max_age_ms));
+        Ok(())
+    }
 }
 
 /// Starts a node and returns its handle (the caller decides how long it runs).
@@ -63,6 +127,7 @@ pub async fn start(args: &NodeArgs) -> Result<NodeHandle> {
     };
     config.rate_limit_per_sec = args.rate_limit_per_sec;
     config.refresh_interval = Duration::from_millis(args.l1_refresh_ms);
+    args.http_limits.apply(args, &mut config)?;
     let p2p = if args.p2p_enabled {
         let p2p_config = args.p2p.to_config(&args.data_directory)?;
         Some(

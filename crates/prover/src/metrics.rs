@@ -256,7 +256,8 @@ pub struct Health {
     pub max_age: std::time::Duration,
 }
 
-/// Serves `registry` as Prometheus text on `GET /metrics` until the task is dropped, and
+/// Serves `registry` as Prometheus text on `GET /metrics` until the task is dropped (through
+/// the hardened HTTP edge with internal limits), and
 /// `GET /health`: 200 while `health`'s main loop ticks (always 200 without `health`), 503 with
 /// the reason when it has not ticked successfully for longer than `max_age` (L1 unreachable,
 /// loop stuck).
@@ -319,7 +320,14 @@ pub async fn serve_metrics(
             }
         }),
     );
-    axum::serve(listener, router).await
+    // Through the hardened edge (internal limits: connection caps, header/idle timeouts).
+    epoch_rfq_runtime::edge::serve(
+        listener,
+        router,
+        epoch_rfq_runtime::edge::EdgeLimits::internal(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
 }
 
 fn unix_seconds() -> u64 {

@@ -45,9 +45,25 @@ pub fn router(policy: PricingPolicy) -> Router {
     Router::new().route("/", post(price)).with_state(policy)
 }
 
-/// Serves until the task is dropped or the listener fails.
+/// Serves until the task is dropped, through the hardened HTTP edge with internal limits
+/// (connection caps in total and per IP, header/idle/request timeouts, early 413).
 pub async fn serve(listener: TcpListener, policy: PricingPolicy) -> std::io::Result<()> {
-    axum::serve(listener, router(policy)).await
+    serve_until(listener, policy, tokio_util::sync::CancellationToken::new()).await
+}
+
+/// [`serve`] until `shutdown` fires, then lets in-flight requests finish (bounded).
+pub async fn serve_until(
+    listener: TcpListener,
+    policy: PricingPolicy,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    epoch_rfq_runtime::edge::serve(
+        listener,
+        router(policy),
+        epoch_rfq_runtime::edge::EdgeLimits::internal(),
+        shutdown,
+    )
+    .await
 }
 
 /// Binds `addr` and returns the bound address and the serving future (port 0 picks a free port).

@@ -293,6 +293,7 @@ fn fit_to_fd_limit(mut limits: EdgeLimits) -> EdgeLimits {
 /// Serves `app` on `listener` within `limits` until `shutdown` fires, then stops gracefully
 /// (see the module docs). Raises the soft file-handle limit once per process (see
 /// [`raise_fd_limit`]). Errors accepting one connection are logged and never end the server.
+/// Dropping the future stops the open connections gracefully too.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -316,6 +317,10 @@ pub async fn serve_with_metrics(
     let connections = TaskTracker::new();
     // Fired when the grace is over: connections still open then are closed.
     let force = CancellationToken::new();
+    // Connections stop gracefully when `shutdown` fires, and also when this future is dropped
+    // (a caller that aborts the serving task does not leave connections behind).
+    let stop_connections = shutdown.child_token();
+    let _stop_connections_on_drop = stop_connections.clone().drop_guard();
     loop {
         let accepted = tokio::select! {
             biased;
@@ -349,7 +354,7 @@ pub async fn serve_with_metrics(
             app.clone(),
             limits,
             metrics.clone(),
-            shutdown.clone(),
+            stop_connections.clone(),
             force.clone(),
             slot,
         ));
