@@ -32,6 +32,7 @@ fn json(status: StatusCode, body: String) -> Response {
 
 /// The router, with body limit and request timeout.
 pub(crate) fn router(service: NodeService) -> Router {
+    let explorer = crate::explorer::routes(&service);
     let cfg = service.config().clone();
     let state = AppState {
         limiter: Arc::new(RateLimiter::new(
@@ -51,6 +52,7 @@ pub(crate) fn router(service: NodeService) -> Router {
             cfg.request_timeout,
         ))
         .with_state(state)
+        .merge(explorer)
 }
 
 /// Serves until `stop` turns true, then finishes in-flight requests.

@@ -7,6 +7,7 @@ use epoch_rfq_pool::{ChainSnapshot, EpochView, TimeParams};
 use futures::future::BoxFuture;
 
 use crate::chain::{ChainView, ChainViewError};
+use crate::history::{MarketEvent, MarketEventKind};
 use crate::types::L1ContractAddresses;
 
 /// Reads the snapshot the pool validates against from the Rollup contract.
@@ -87,6 +88,60 @@ impl L1ChainView {
         view.claimed = self.client.claim(range.epoch).await?.is_some();
         Ok(view)
     }
+
+    /// The four market events of L1 blocks `from..=to`, in chain order.
+    async fn read_market_events(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<MarketEvent>, epoch_rfq_l1::L1Error> {
+        let c = &self.client;
+        let base = |kind, epoch, at: epoch_rfq_l1::LogPosition| MarketEvent {
+            kind,
+            epoch,
+            prover: None,
+            amount: None,
+            basis_point_fee: None,
+            proposer: None,
+            blocks: None,
+            tx_hash: at.tx_hash,
+            l1_block: at.l1_block,
+            log_index: at.log_index,
+        };
+        let mut out = Vec::new();
+        for e in c.proof_right_claimed_events(from, Some(to)).await? {
+            out.push(MarketEvent {
+                prover: Some(e.prover),
+                amount: Some(e.bond_amount),
+                basis_point_fee: Some(e.basis_point_fee),
+                proposer: Some(e.proposer),
+                ..base(MarketEventKind::Claimed, e.epoch, e.at)
+            });
+        }
+        for e in c.epoch_proven_events(from, Some(to)).await? {
+            out.push(MarketEvent {
+                prover: Some(e.prover),
+                amount: Some(e.prover_reward),
+                blocks: Some((e.from_block, e.to_block)),
+                ..base(MarketEventKind::Proven, e.epoch, e.at)
+            });
+        }
+        for e in c.bond_slashed_events(from, Some(to)).await? {
+            out.push(MarketEvent {
+                prover: Some(e.prover),
+                amount: Some(e.amount),
+                ..base(MarketEventKind::Slashed, e.epoch, e.at)
+            });
+        }
+        for e in c.pruned_events(from, Some(to)).await? {
+            out.push(MarketEvent {
+                blocks: Some((e.from_block, e.to_block)),
+                ..base(MarketEventKind::Pruned, e.epoch, e.at)
+            });
+        }
+        out.sort_by_key(|e| (e.l1_block, e.log_index));
+        Ok(out)
+    }
 }
 
 impl ChainView for L1ChainView {
@@ -107,6 +162,18 @@ impl ChainView for L1ChainView {
                 .available_for_bond(prover)
                 .await
                 .map(Some)
+                .map_err(|e| ChainViewError(Box::new(e)))
+        })
+    }
+
+    fn market_events(
+        &self,
+        from_l1_block: u64,
+        to_l1_block: u64,
+    ) -> BoxFuture<'_, Result<Vec<MarketEvent>, ChainViewError>> {
+        Box::pin(async move {
+            self.read_market_events(from_l1_block, to_l1_block)
+                .await
                 .map_err(|e| ChainViewError(Box::new(e)))
         })
     }

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::chain::{ChainView, EscrowCache, KnownEscrow};
 use crate::config::NodeConfig;
+use crate::history::{History, HistoryError};
 use crate::http;
 use crate::metrics::{IngestPath, NodeMetrics};
 use crate::types::{NodeInfo, PoolInfo};
@@ -29,6 +30,11 @@ pub enum NodeError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The auction history (explorer) could not be opened.
+    #[error(
+        "cannot open the node's history (set NODE_EXPLORER_ENABLED=false to run without the explorer): {0}"
+    )]
+    History(#[from] HistoryError),
 }
 
 /// The node's state, shared by the HTTP handlers, the gossip task and the refresh task.
@@ -53,6 +59,8 @@ struct Inner {
     /// When a quote last made the node re-read L1 early; held while doing it, so that concurrent
     /// callers wait for that read instead of being refused (see `refresh_if_lagging`).
     lag_refresh: tokio::sync::Mutex<Option<std::time::Instant>>,
+    /// The auction history the explorer shows (`None` when the explorer is off).
+    history: Option<Arc<History>>,
 }
 
 impl std::fmt::Debug for NodeService {
@@ -68,6 +76,15 @@ impl NodeService {
     /// A node service without its tasks (see [`spawn`](Self::spawn)); useful to embed the pool
     /// logic in-process.
     pub fn new(config: NodeConfig, chain: Arc<dyn ChainView>, p2p: Option<P2pHandle>) -> Self {
+        Self::with_history(config, chain, p2p, None)
+    }
+
+    fn with_history(
+        config: NodeConfig,
+        chain: Arc<dyn ChainView>,
+        p2p: Option<P2pHandle>,
+        history: Option<Arc<History>>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 pool: Arc::new(QuotePool::new(config.pool)),
@@ -79,6 +96,7 @@ impl NodeService {
                 metrics: NodeMetrics::new(),
                 generation: std::sync::atomic::AtomicU64::new(0),
                 lag_refresh: tokio::sync::Mutex::new(None),
+                history,
             }),
         }
     }
@@ -102,7 +120,15 @@ impl NodeService {
             Some((h, rx)) => (Some(h), Some(rx)),
             None => (None, None),
         };
-        let service = Self::new(config, chain, handle);
+        let history = if config.explorer_enabled {
+            Some(Arc::new(History::open(
+                config.history_dir.as_deref(),
+                config.history_epochs,
+            )?))
+        } else {
+            None
+        };
+        let service = Self::with_history(config, chain, handle, history);
         service.refresh().await;
 
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -112,6 +138,17 @@ impl NodeService {
             tasks.push(tokio::spawn(
                 service.clone().gossip_loop(rx, stop_rx.clone()),
             ));
+        }
+        if let Some(history) = service.history() {
+            let (for_snapshot, for_status) = (service.clone(), service.clone());
+            tasks.push(tokio::spawn(history.clone().run(
+                service.chain().clone(),
+                move || for_snapshot.snapshot(),
+                move || crate::explorer::status_value(&for_status),
+                service.config().refresh_interval,
+                service.config().l1_timeout,
+                stop_rx.clone(),
+            )));
         }
         let server = tokio::spawn(http::serve(listener, service.clone(), stop_rx));
         tracing::info!(%local_addr, "node HTTP JSON-RPC listening");
@@ -247,6 +284,9 @@ impl NodeService {
             };
             if let Err(r) = fresh {
                 self.inner.metrics.rejected(path, r.code());
+                if let Some(h) = &self.inner.history {
+                    h.record_quote(quote.fields(), path, r.code(), false);
+                }
                 return Err(r);
             }
         }
@@ -293,6 +333,13 @@ impl NodeService {
             Ok(o) if o.is_stored() => m.accepted(path, o.code()),
             Ok(o) => m.rejected(path, o.code()),
             Err(r) => m.rejected(path, r.code()),
+        }
+        if let Some(h) = &self.inner.history {
+            let (code, stored) = match &result {
+                Ok(o) => (o.code(), o.is_stored()),
+                Err(r) => (r.code(), false),
+            };
+            h.record_quote(quote.fields(), path, code, stored);
         }
         result
     }
@@ -409,7 +456,12 @@ impl NodeService {
         }
     }
 
-    fn peers(&self) -> u64 {
+    /// The auction history, when the explorer is on.
+    pub(crate) fn history(&self) -> Option<&Arc<History>> {
+        self.inner.history.as_ref()
+    }
+
+    pub(crate) fn peers(&self) -> u64 {
         self.inner.p2p.as_ref().map_or(0, |p| p.metrics().peers)
     }
 
