@@ -442,6 +442,12 @@ async fn explorer_can_be_turned_off() {
             let (s, _, _) = get(&format!("{}{path}", node.url())).await;
             assert_eq!(s, 404, "{path}");
         }
+        let no_redirect = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = no_redirect.get(node.url()).send().await.unwrap();
+        assert_eq!(r.status(), 405, "GET / is JSON-RPC's, which wants POST");
         // JSON-RPC is unaffected.
         let client = NodeClient::new(node.url()).unwrap();
         client.add_epoch_proof_quote(&valid(0)).await.unwrap();
