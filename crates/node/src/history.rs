@@ -87,8 +87,11 @@ pub struct MarketEvent {
     pub basis_point_fee: Option<u32>,
     /// The proposer that claimed (claims).
     pub proposer: Option<Address>,
-    /// L2 blocks removed (prunes): first and last.
+    /// L2 blocks removed (prunes) or proven (proofs): first and last.
     pub blocks: Option<(u64, u64)>,
+    /// Prunes: the last epoch that lost its blocks, i.e. the last complete epoch when the prune
+    /// happened (every epoch from `epoch` to it). `None`: only `epoch` is known.
+    pub through_epoch: Option<u64>,
     /// Transaction hash.
     pub tx_hash: B256,
     /// L1 block.
@@ -178,6 +181,7 @@ CREATE TABLE IF NOT EXISTS l1_events (
     proposer TEXT,
     from_block INTEGER,
     to_block INTEGER,
+    through_epoch INTEGER,
     PRIMARY KEY (tx_hash, log_index)
 );
 CREATE INDEX IF NOT EXISTS l1_events_epoch ON l1_events(epoch);
@@ -388,8 +392,8 @@ impl History {
         for e in events {
             tx.execute(
                 "INSERT OR IGNORE INTO l1_events
-                 (tx_hash, log_index, l1_block, kind, epoch, prover, amount, basis_point_fee, proposer, from_block, to_block)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 (tx_hash, log_index, l1_block, kind, epoch, prover, amount, basis_point_fee, proposer, from_block, to_block, through_epoch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     format!("{:#x}", e.tx_hash),
                     e.log_index,
@@ -402,6 +406,7 @@ impl History {
                     e.proposer.as_ref().map(hex_addr),
                     e.blocks.map(|b| b.0),
                     e.blocks.map(|b| b.1),
+                    e.through_epoch,
                 ],
             )?;
             tx.execute(
@@ -815,7 +820,10 @@ mod u256_dec {
 fn events_of(conn: &Connection, epoch: u64) -> rusqlite::Result<Vec<EventRow>> {
     let mut stmt = conn.prepare(
         "SELECT kind, prover, amount, basis_point_fee, proposer, from_block, to_block, tx_hash, l1_block
-         FROM l1_events WHERE epoch = ?1 ORDER BY l1_block, log_index",
+         FROM l1_events
+         WHERE epoch = ?1
+            OR (kind = 'pruned' AND epoch < ?1 AND COALESCE(through_epoch, epoch) >= ?1)
+         ORDER BY l1_block, log_index",
     )?;
     stmt.query_map(params![epoch], |r| {
         Ok(EventRow {

@@ -89,6 +89,22 @@ impl L1ChainView {
         Ok(view)
     }
 
+    /// The timestamp of L1 block `number` (`None` if the node does not know the block).
+    async fn block_timestamp(&self, number: u64) -> Result<Option<u64>, epoch_rfq_l1::L1Error> {
+        use epoch_rfq_l1::alloy::eips::BlockNumberOrTag;
+        use epoch_rfq_l1::alloy::providers::Provider;
+        let block = self
+            .client
+            .provider()
+            .get_block_by_number(BlockNumberOrTag::Number(number))
+            .await
+            .map_err(|e| epoch_rfq_l1::L1Error::Rpc {
+                call: "eth_getBlockByNumber",
+                message: e.to_string(),
+            })?;
+        Ok(block.map(|b| b.header.timestamp))
+    }
+
     /// The four market events of L1 blocks `from..=to`, in chain order.
     async fn read_market_events(
         &self,
@@ -104,6 +120,7 @@ impl L1ChainView {
             basis_point_fee: None,
             proposer: None,
             blocks: None,
+            through_epoch: None,
             tx_hash: at.tx_hash,
             l1_block: at.l1_block,
             log_index: at.log_index,
@@ -134,8 +151,16 @@ impl L1ChainView {
             });
         }
         for e in c.pruned_events(from, Some(to)).await? {
+            // A prune removes every unproven block: those of each epoch from the epoch to prove
+            // up to the last complete one at the prune's time.
+            let through = self
+                .block_timestamp(e.at.l1_block)
+                .await?
+                .and_then(|ts| c.info().time.epoch_at(ts))
+                .map(|current| current.saturating_sub(1).max(e.epoch));
             out.push(MarketEvent {
                 blocks: Some((e.from_block, e.to_block)),
+                through_epoch: through,
                 ..base(MarketEventKind::Pruned, e.epoch, e.at)
             });
         }

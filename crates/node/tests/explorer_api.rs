@@ -73,6 +73,7 @@ fn event(kind: MarketEventKind, epoch: u64, l1_block: u64, tx: u8) -> MarketEven
         basis_point_fee: None,
         proposer: None,
         blocks: None,
+        through_epoch: None,
         tx_hash: B256::repeat_byte(tx),
         l1_block,
         log_index: 0,
