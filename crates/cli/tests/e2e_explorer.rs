@@ -261,7 +261,7 @@ async fn explorer_in_a_browser_shows_the_auctions_as_l1_has_them() {
     browser.navigate(&url).await;
     browser
         .wait_until(
-            "document.body.getAttribute('data-loaded')",
+            "document.body && document.body.getAttribute('data-loaded')",
             "its first data",
             Duration::from_secs(20),
         )
@@ -437,6 +437,9 @@ async fn explorer_in_a_browser_shows_the_auctions_as_l1_has_them() {
         timeline_state.as_str().expect("text").contains("slashed"),
         "{timeline_state}"
     );
+    browser
+        .screenshot(&dir.join("explorer-slashed-1280x800.png"))
+        .await;
     // Still the first page load.
     assert_eq!(browser.eval("window.loadedOnce").await, "yes");
 

@@ -139,6 +139,10 @@
 
   function renderTimeline() {
     const list = document.getElementById('timeline');
+    // Keep the keyboard focus on the same epoch across re-renders.
+    const focused = document.activeElement && document.activeElement.closest
+      ? document.activeElement.closest('#timeline li[data-epoch]') : null;
+    const focusedEpoch = focused ? focused.getAttribute('data-epoch') : null;
     clear(list);
     for (const e of epochs.slice(0, 24)) {
       const item = el('li', {
@@ -161,6 +165,10 @@
       list.append(item);
     }
     if (epochs.length === 0) list.append(el('li', { class: 'muted' }, 'No epochs yet.'));
+    if (focusedEpoch !== null) {
+      const again = list.querySelector('li[data-epoch="' + focusedEpoch + '"] button');
+      if (again) again.focus();
+    }
     tickCountdowns();
   }
 
@@ -365,10 +373,11 @@
       let change;
       try { change = JSON.parse(ev.data); } catch (_) { return; }
       if (change.type === 'status') {
+        const slotBefore = status ? status.currentSlot : null;
         status = Object.assign(status || {}, change);
         renderStatus();
-        // The claim phase and the states move with the chain.
-        scheduleRefresh();
+        // Epoch states and the claim phase move with the slot.
+        if (change.currentSlot !== slotBefore) scheduleRefresh();
       } else {
         scheduleRefresh();
       }
