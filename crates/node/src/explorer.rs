@@ -350,8 +350,15 @@ async fn stream(State(st): State<ExplorerState>) -> Response {
     }
     let slot = StreamSlot(st.streams.clone());
     let rx = st.history.subscribe();
-    let events = futures::stream::unfold((rx, slot), |(mut rx, slot)| async move {
-        let data = match rx.recv().await {
+    let stopping = st.history.stopping();
+    let state = (rx, stopping, slot);
+    let events = futures::stream::unfold(state, |(mut rx, mut stopping, slot)| async move {
+        let received = tokio::select! {
+            r = rx.recv() => r,
+            // The node is stopping: end the stream so the server can finish.
+            _ = stopping.wait_for(|s| *s) => return None,
+        };
+        let data = match received {
             Ok(data) => data,
             // A slow reader missed changes: tell it to reload everything.
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
@@ -360,7 +367,7 @@ async fn stream(State(st): State<ExplorerState>) -> Response {
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
         };
         let ev = Event::default().event("change").data(data);
-        Some((Ok::<_, Infallible>(ev), (rx, slot)))
+        Some((Ok::<_, Infallible>(ev), (rx, stopping, slot)))
     })
     .boxed();
     Sse::new(events)

@@ -143,6 +143,9 @@ pub(crate) struct History {
     queue_rx: Mutex<Option<mpsc::Receiver<QuoteSeen>>>,
     changes: broadcast::Sender<String>,
     dropped: AtomicU64,
+    /// Turns true when the node stops: live streams end then, so that the HTTP server's
+    /// graceful shutdown does not wait for browsers to go away.
+    stopping: watch::Sender<bool>,
 }
 
 fn now_ms() -> u64 {
@@ -239,6 +242,7 @@ impl History {
             queue_rx: Mutex::new(Some(rx)),
             changes,
             dropped: AtomicU64::new(0),
+            stopping: watch::Sender::new(false),
         })
     }
 
@@ -272,6 +276,11 @@ impl History {
     /// Subscribes to the change feed (JSON objects, one per change).
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<String> {
         self.changes.subscribe()
+    }
+
+    /// Turns true when the node stops.
+    pub(crate) fn stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     fn announce(&self, change: serde_json::Value) {
@@ -509,7 +518,10 @@ impl History {
                     s["type"] = "status".into();
                     self.announce(s);
                 }
-                _ = stop.changed() => return,
+                _ = stop.changed() => {
+                    self.stopping.send_replace(true);
+                    return;
+                }
             }
         }
     }

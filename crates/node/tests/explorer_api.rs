@@ -424,8 +424,15 @@ async fn page_and_assets_are_served_with_a_strict_csp_and_a_new_quote_is_streame
             seen.push_str(&String::from_utf8_lossy(&chunk));
         }
         assert!(seen.contains("event: change"));
-        drop(stream);
-        node.shutdown().await;
+        // An open stream does not hold the node's shutdown up: it ends.
+        tokio::time::timeout(Duration::from_secs(5), node.shutdown())
+            .await
+            .expect("shutdown with a live stream open");
+        let rest = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Ok(Some(_)) = stream.chunk().await {}
+        })
+        .await;
+        assert!(rest.is_ok(), "the stream ended with the node");
     })
     .await;
 }
