@@ -299,15 +299,17 @@ impl History {
         batch: &[QuoteSeen],
         snap: Option<&ChainSnapshot>,
     ) -> rusqlite::Result<()> {
-        let current = snap.map(ChainSnapshot::current_epoch);
+        // Without a view of L1 every quote is refused (chain_unknown) and its epoch cannot be
+        // checked against the retention: nothing worth keeping.
+        let Some(current) = snap.map(ChainSnapshot::current_epoch) else {
+            return Ok(());
+        };
         let mut conn = self.conn.lock();
         let tx = conn.transaction()?;
         let mut epochs = std::collections::BTreeSet::new();
         for q in batch {
             // Quotes for epochs that do not exist yet or are no longer kept are not history.
-            if let Some(current) = current
-                && (q.epoch > current || q.epoch < self.floor(current))
-            {
+            if q.epoch > current || q.epoch < self.floor(current) {
                 continue;
             }
             let recorded: u64 = tx.query_row(
@@ -925,4 +927,107 @@ fn summary(
         bond: claim.and_then(|c| c.amount.clone()),
         prover_reward: proof.and_then(|p| p.amount.clone()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use epoch_rfq_pool::{EpochView, TimeParams};
+
+    fn snap(current_slot: u64) -> ChainSnapshot {
+        ChainSnapshot {
+            chain_id: 1,
+            rollup_address: Address::ZERO,
+            l1_block_number: 10,
+            l1_timestamp: 1_000,
+            current_slot,
+            time: TimeParams::SANDBOX,
+            epoch_to_prove: Some(EpochView::new(7)),
+            just_completed_epoch: None,
+            min_bond: U256::from(1),
+        }
+    }
+
+    fn seen(epoch: u64, prover: u8, stored: bool) -> QuoteSeen {
+        QuoteSeen {
+            epoch,
+            prover: Address::repeat_byte(prover),
+            basis_point_fee: 100,
+            bond: U256::from(5),
+            valid_until_slot: 70,
+            path: IngestPath::Gossip,
+            outcome: if stored { "added" } else { "not_cheaper" },
+            stored,
+            seen_ms: 0,
+        }
+    }
+
+    #[test]
+    fn sightings_are_capped_per_epoch_and_kept_only_inside_the_retention() {
+        let h = History::open(None, 3).expect("in-memory history");
+        let s = snap(65); // current epoch 8: epochs 6..=8 kept
+        let mut batch: Vec<QuoteSeen> = (0..MAX_QUOTES_PER_EPOCH + 5)
+            .map(|i| seen(7, (i % 200) as u8, i == 0))
+            .collect();
+        batch.push(seen(9, 1, true)); // not started
+        batch.push(seen(5, 1, true)); // past the retention
+        h.write_quotes(&[seen(7, 1, false)], None)
+            .expect("write without a view of L1");
+        assert!(
+            h.epoch(Some(&s), 7).expect("read").is_none(),
+            "nothing kept"
+        );
+        h.write_quotes(&batch, Some(&s)).expect("write");
+        let d = h.epoch(Some(&s), 7).expect("read").expect("epoch 7 kept");
+        assert_eq!(d.quotes.len() as u64, MAX_QUOTES_PER_EPOCH);
+        assert_eq!(d.quotes_not_recorded, 5);
+        assert!(h.epoch(Some(&s), 9).expect("read").is_none());
+        assert!(h.epoch(Some(&s), 5).expect("read").is_none());
+        let p = h.provers().expect("provers");
+        let first = p
+            .iter()
+            .find(|r| r.prover == hex_addr(&Address::repeat_byte(0)));
+        assert_eq!(first.map(|r| r.quotes_accepted), Some(1));
+    }
+
+    #[test]
+    fn a_claim_stakes_a_bond_until_it_is_proven_or_slashed() {
+        let h = History::open(None, 10).expect("in-memory history");
+        let s = snap(65);
+        let prover = Address::repeat_byte(7);
+        let claim = |epoch, l1_block| MarketEvent {
+            kind: MarketEventKind::Claimed,
+            epoch,
+            prover: Some(prover),
+            amount: Some(U256::from(40)),
+            basis_point_fee: Some(150),
+            proposer: None,
+            blocks: None,
+            through_epoch: None,
+            tx_hash: B256::repeat_byte(l1_block as u8),
+            l1_block,
+            log_index: 0,
+        };
+        let slash = MarketEvent {
+            kind: MarketEventKind::Slashed,
+            ..claim(5, 4)
+        };
+        h.apply_l1(&[claim(5, 1), claim(6, 2), slash], 5)
+            .expect("apply");
+        let rows = h.provers().expect("provers");
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!((r.wins, r.slashes, r.proofs), (2, 1, 0));
+        assert_eq!(r.bonds_staked, U256::from(40), "epoch 6's bond only");
+        assert_eq!(r.slashed, U256::from(40));
+        assert_eq!(r.average_winning_fee_bps, Some(150.0));
+        assert_eq!(h.l1_cursor().expect("cursor"), Some(5));
+        // Re-reading the same blocks (e.g. after a crash before the cursor moved) adds nothing.
+        h.apply_l1(&[claim(6, 2)], 5).expect("apply again");
+        assert_eq!(h.provers().expect("provers")[0].wins, 2);
+        let e5 = h.epoch(Some(&s), 5).expect("read").expect("epoch 5");
+        assert_eq!((e5.summary.state, e5.summary.slashed), ("pruned", true));
+        let e6 = h.epoch(Some(&s), 6).expect("read").expect("epoch 6");
+        assert_eq!(e6.summary.state, "claimed");
+    }
 }
