@@ -39,7 +39,7 @@ pub struct NodeArgs {
     #[command(flatten)]
     pub p2p: P2pArgs,
 
-    /// Where the node keeps its P2P identity key.
+    /// Where the node keeps its P2P identity key and its auction history.
     #[arg(
         long = "data-dir",
         env = "DATA_DIRECTORY",
@@ -59,6 +59,21 @@ pub struct NodeArgs {
     /// refresh intervals, at least one interval plus the 5 s L1 read limit (6 s by default).
     #[arg(long, env = "NODE_L1_MAX_AGE_MS", default_value_t = 0)]
     pub l1_max_age_ms: u64,
+
+    /// Serve the explorer at GET /explorer (and its JSON under /explorer/api/) and keep the
+    /// auction history it shows in DATA_DIRECTORY/history.sqlite.
+    #[arg(long, env = "NODE_EXPLORER_ENABLED", default_value_t = true,
+          value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub explorer_enabled: bool,
+
+    /// Epochs of auction history kept (the current one and those before it).
+    #[arg(long, env = "NODE_HISTORY_EPOCHS", default_value_t = epoch_rfq_node::DEFAULT_HISTORY_EPOCHS)]
+    pub history_epochs: u64,
+
+    /// Link the explorer's transaction hashes to this URL, `{tx}` replaced by the hash (e.g. an
+    /// L1 block explorer's `https://…/tx/{tx}`).
+    #[arg(long, env = "NODE_EXPLORER_TX_URL")]
+    pub explorer_tx_url: Option<String>,
 }
 
 /// The JSON-RPC port's edge limits (defaults: `NodeConfig::default()`).
@@ -128,6 +143,18 @@ pub async fn start(args: &NodeArgs) -> Result<NodeHandle> {
     config.rate_limit_per_sec = args.rate_limit_per_sec;
     config.refresh_interval = Duration::from_millis(args.l1_refresh_ms);
     args.http_limits.apply(args, &mut config)?;
+    if args.history_epochs == 0 {
+        bail!("NODE_HISTORY_EPOCHS must be at least 1");
+    }
+    if let Some(url) = &args.explorer_tx_url
+        && !(url.contains("{tx}") && (url.starts_with("https://") || url.starts_with("http://")))
+    {
+        bail!("NODE_EXPLORER_TX_URL must be an http(s) URL containing {{tx}}, got {url:?}");
+    }
+    config.explorer_enabled = args.explorer_enabled;
+    config.history_dir = Some(args.data_directory.clone());
+    config.history_epochs = args.history_epochs;
+    config.explorer_tx_url = args.explorer_tx_url.clone();
     let p2p = if args.p2p_enabled {
         let p2p_config = args.p2p.to_config(&args.data_directory)?;
         Some(
@@ -143,6 +170,9 @@ pub async fn start(args: &NodeArgs) -> Result<NodeHandle> {
         .await
         .context("starting the node")?;
     tracing::info!(url = %node.url(), rollup = %client_rollup, "node JSON-RPC listening");
+    if args.explorer_enabled {
+        tracing::info!(url = %format!("{}explorer", node.url()), "explorer");
+    }
     if let Some(peer) = peer {
         tracing::info!(
             peer_id = %peer,

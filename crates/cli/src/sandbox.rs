@@ -1095,6 +1095,7 @@ impl Sandbox {
         ));
         if let Some(url) = self.node_url() {
             line(format!("  node      {url} (JSON-RPC, /health, /metrics)"));
+            line(format!("  explorer  {url}explorer (open it in a browser)"));
         }
         line(format!("  gossip    {}", self.node_p2p_addr));
         let policy = &self.options.pricing;

@@ -95,7 +95,13 @@ fn sandbox_proves_two_epochs_and_exits() {
         .filter(|l| l.contains("PROVEN epoch"))
         .collect();
     assert!(proven.len() >= 2, "{output:#?}");
-    for needle in ["WINNER epoch", "quote  epoch", "block #", "prover reward"] {
+    for needle in [
+        "WINNER epoch",
+        "quote  epoch",
+        "block #",
+        "prover reward",
+        "/explorer (open it in a browser)",
+    ] {
         assert!(
             output.iter().any(|l| l.contains(needle)),
             "no {needle:?} in {output:#?}"

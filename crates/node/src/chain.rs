@@ -7,6 +7,7 @@ use epoch_rfq_pool::{ChainSnapshot, EscrowView};
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
 
+use crate::history::MarketEvent;
 use crate::types::L1ContractAddresses;
 
 /// Failure of an L1 read (transport, decoding, contract revert). The node logs it, counts it
@@ -46,6 +47,18 @@ pub trait ChainView: Send + Sync + 'static {
 
     /// The L1 contract addresses this node serves (`node_getL1ContractAddresses`).
     fn l1_contract_addresses(&self) -> L1ContractAddresses;
+
+    /// The market's L1 events (claims, proofs, slashes, prunes) in L1 blocks
+    /// `from_l1_block..=to_l1_block`, in chain order, for the node's history. The default
+    /// knows none (views without an event log, e.g. test fakes).
+    fn market_events(
+        &self,
+        from_l1_block: u64,
+        to_l1_block: u64,
+    ) -> BoxFuture<'_, Result<Vec<MarketEvent>, ChainViewError>> {
+        let _ = (from_l1_block, to_l1_block);
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// Escrow answers cached until the next snapshot, bounded in size.

@@ -1,6 +1,7 @@
 //! Node configuration.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use epoch_rfq_pool::PoolConfig;
@@ -8,6 +9,9 @@ use epoch_rfq_runtime::edge::EdgeLimits;
 
 /// Default HTTP port (SPEC §1: `http://HOST:8000`).
 pub const DEFAULT_HTTP_PORT: u16 = 8000;
+
+/// Epochs of auction history the node keeps by default.
+pub const DEFAULT_HISTORY_EPOCHS: u64 = 1_000;
 
 /// Everything the node needs besides its [`crate::ChainView`] and (optional) gossip handle.
 /// `Default` gives the production defaults below.
@@ -64,6 +68,18 @@ pub struct NodeConfig {
     pub check_escrow: bool,
     /// Caps of the quote pool.
     pub pool: PoolConfig,
+    /// Serve the explorer (`GET /explorer` and `/explorer/api/…`) and keep the auction history
+    /// it shows. Default on.
+    pub explorer_enabled: bool,
+    /// Where the history database lives (`history.sqlite` in the node's data directory);
+    /// `None` keeps it in memory (lost at exit). Default `None`.
+    pub history_dir: Option<PathBuf>,
+    /// Epochs of history kept: the current one and the `history_epochs - 1` before it
+    /// (default [`DEFAULT_HISTORY_EPOCHS`]; at least 1).
+    pub history_epochs: u64,
+    /// Where the explorer links transaction hashes: a URL with `{tx}` where the hash goes (e.g.
+    /// an L1 block explorer's `https://…/tx/{tx}`). `None` shows the hashes without links.
+    pub explorer_tx_url: Option<String>,
 }
 
 impl Default for NodeConfig {
@@ -86,6 +102,10 @@ impl Default for NodeConfig {
             l1_timeout: Duration::from_secs(5),
             check_escrow: true,
             pool: PoolConfig::default(),
+            explorer_enabled: true,
+            history_dir: None,
+            history_epochs: DEFAULT_HISTORY_EPOCHS,
+            explorer_tx_url: None,
         }
     }
 }

@@ -36,6 +36,7 @@ fn json(status: StatusCode, body: String) -> Response {
 /// Other route sets join with `.merge(...)`. The request timeout and the connection limits are
 /// the edge's (see [`serve`]).
 pub(crate) fn router(service: NodeService) -> Router {
+    let explorer = crate::explorer::routes(&service);
     let cfg = service.config().clone();
     let state = AppState {
         limiter: Arc::new(RateLimiter::new(
@@ -52,7 +53,7 @@ pub(crate) fn router(service: NodeService) -> Router {
         .with_state(state);
     let health = service.health().clone();
     let ops = edge::ops_router(health, Arc::new(move || service.render_metrics()));
-    rpc.merge(ops)
+    rpc.merge(ops).merge(explorer)
 }
 
 /// Serves through the edge with the configured limits until `stop` fires, then lets in-flight

@@ -7,6 +7,7 @@ use epoch_rfq_pool::{ChainSnapshot, EpochView, TimeParams};
 use futures::future::BoxFuture;
 
 use crate::chain::{ChainView, ChainViewError};
+use crate::history::{MarketEvent, MarketEventKind};
 use crate::types::L1ContractAddresses;
 
 /// Reads the snapshot the pool validates against from the Rollup contract.
@@ -87,6 +88,85 @@ impl L1ChainView {
         view.claimed = self.client.claim(range.epoch).await?.is_some();
         Ok(view)
     }
+
+    /// The timestamp of L1 block `number` (`None` if the node does not know the block).
+    async fn block_timestamp(&self, number: u64) -> Result<Option<u64>, epoch_rfq_l1::L1Error> {
+        use epoch_rfq_l1::alloy::eips::BlockNumberOrTag;
+        use epoch_rfq_l1::alloy::providers::Provider;
+        let block = self
+            .client
+            .provider()
+            .get_block_by_number(BlockNumberOrTag::Number(number))
+            .await
+            .map_err(|e| epoch_rfq_l1::L1Error::Rpc {
+                call: "eth_getBlockByNumber",
+                message: e.to_string(),
+            })?;
+        Ok(block.map(|b| b.header.timestamp))
+    }
+
+    /// The four market events of L1 blocks `from..=to`, in chain order.
+    async fn read_market_events(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<MarketEvent>, epoch_rfq_l1::L1Error> {
+        let c = &self.client;
+        let base = |kind, epoch, at: epoch_rfq_l1::LogPosition| MarketEvent {
+            kind,
+            epoch,
+            prover: None,
+            amount: None,
+            basis_point_fee: None,
+            proposer: None,
+            blocks: None,
+            through_epoch: None,
+            tx_hash: at.tx_hash,
+            l1_block: at.l1_block,
+            log_index: at.log_index,
+        };
+        let mut out = Vec::new();
+        for e in c.proof_right_claimed_events(from, Some(to)).await? {
+            out.push(MarketEvent {
+                prover: Some(e.prover),
+                amount: Some(e.bond_amount),
+                basis_point_fee: Some(e.basis_point_fee),
+                proposer: Some(e.proposer),
+                ..base(MarketEventKind::Claimed, e.epoch, e.at)
+            });
+        }
+        for e in c.epoch_proven_events(from, Some(to)).await? {
+            out.push(MarketEvent {
+                prover: Some(e.prover),
+                amount: Some(e.prover_reward),
+                blocks: Some((e.from_block, e.to_block)),
+                ..base(MarketEventKind::Proven, e.epoch, e.at)
+            });
+        }
+        for e in c.bond_slashed_events(from, Some(to)).await? {
+            out.push(MarketEvent {
+                prover: Some(e.prover),
+                amount: Some(e.amount),
+                ..base(MarketEventKind::Slashed, e.epoch, e.at)
+            });
+        }
+        for e in c.pruned_events(from, Some(to)).await? {
+            // A prune removes every unproven block: those of each epoch from the epoch to prove
+            // up to the last complete one at the prune's time.
+            let through = self
+                .block_timestamp(e.at.l1_block)
+                .await?
+                .and_then(|ts| c.info().time.epoch_at(ts))
+                .map(|current| current.saturating_sub(1).max(e.epoch));
+            out.push(MarketEvent {
+                blocks: Some((e.from_block, e.to_block)),
+                through_epoch: through,
+                ..base(MarketEventKind::Pruned, e.epoch, e.at)
+            });
+        }
+        out.sort_by_key(|e| (e.l1_block, e.log_index));
+        Ok(out)
+    }
 }
 
 impl ChainView for L1ChainView {
@@ -107,6 +187,18 @@ impl ChainView for L1ChainView {
                 .available_for_bond(prover)
                 .await
                 .map(Some)
+                .map_err(|e| ChainViewError(Box::new(e)))
+        })
+    }
+
+    fn market_events(
+        &self,
+        from_l1_block: u64,
+        to_l1_block: u64,
+    ) -> BoxFuture<'_, Result<Vec<MarketEvent>, ChainViewError>> {
+        Box::pin(async move {
+            self.read_market_events(from_l1_block, to_l1_block)
+                .await
                 .map_err(|e| ChainViewError(Box::new(e)))
         })
     }

@@ -9,12 +9,17 @@
 //!   Gossip verdicts: malformed / bad signature → `Reject` (the sender is penalised), any other
 //!   refusal (stale, duplicate, not cheaper, wrong epoch…) → `Ignore`, stored → `Accept`.
 //!   Quotes added over JSON-RPC or locally are stored, then published.
+//! * The explorer (`GET /explorer`, JSON under `/explorer/api/`): the auction history this node
+//!   saw (every quote with its path and outcome, and the market's L1 events), kept in SQLite in
+//!   [`NodeConfig::history_dir`] for [`NodeConfig::history_epochs`] epochs.
 //!
 //! See the crate README for the API, error codes and operations.
 
 mod chain;
 mod client;
 mod config;
+mod explorer;
+mod history;
 mod http;
 mod l1_view;
 mod metrics;
@@ -25,7 +30,8 @@ mod types;
 
 pub use chain::{ChainView, ChainViewError};
 pub use client::{ClientError, NodeClient};
-pub use config::{DEFAULT_HTTP_PORT, NodeConfig};
+pub use config::{DEFAULT_HISTORY_EPOCHS, DEFAULT_HTTP_PORT, NodeConfig};
+pub use history::{HISTORY_DB_FILE, HistoryError, MarketEvent, MarketEventKind};
 pub use l1_view::L1ChainView;
 pub use metrics::IngestPath;
 pub use service::{NodeError, NodeHandle, NodeService};

@@ -16,6 +16,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::chain::{ChainView, EscrowCache, KnownEscrow};
 use crate::config::NodeConfig;
+use crate::history::{History, HistoryError};
 use crate::http;
 use crate::metrics::{IngestPath, NodeMetrics};
 use crate::types::{NodeInfo, PoolInfo};
@@ -31,6 +32,11 @@ pub enum NodeError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The auction history (explorer) could not be opened.
+    #[error(
+        "cannot open the node's history (set NODE_EXPLORER_ENABLED=false to run without the explorer): {0}"
+    )]
+    History(#[from] HistoryError),
 }
 
 /// The node's state, shared by the HTTP handlers, the gossip task and the refresh task.
@@ -62,6 +68,8 @@ struct Inner {
     /// When the last good snapshot was read and why the last read failed (if it did).
     l1_reads: Mutex<L1Reads>,
     started: std::time::Instant,
+    /// The auction history the explorer shows (`None` when the explorer is off).
+    history: Option<Arc<History>>,
 }
 
 #[derive(Default)]
@@ -83,6 +91,15 @@ impl NodeService {
     /// A node service without its tasks (see [`spawn`](Self::spawn)); useful to embed the pool
     /// logic in-process.
     pub fn new(config: NodeConfig, chain: Arc<dyn ChainView>, p2p: Option<P2pHandle>) -> Self {
+        Self::with_history(config, chain, p2p, None)
+    }
+
+    fn with_history(
+        config: NodeConfig,
+        chain: Arc<dyn ChainView>,
+        p2p: Option<P2pHandle>,
+        history: Option<Arc<History>>,
+    ) -> Self {
         let health = Health::new("node");
         let l1_health = health.register("l1_view", None);
         let p2p_health = p2p.as_ref().map(|_| health.register("p2p", None));
@@ -102,6 +119,7 @@ impl NodeService {
                 p2p_health,
                 l1_reads: Mutex::new(L1Reads::default()),
                 started: std::time::Instant::now(),
+                history,
             }),
         }
     }
@@ -125,7 +143,15 @@ impl NodeService {
             Some((h, rx)) => (Some(h), Some(rx)),
             None => (None, None),
         };
-        let service = Self::new(config, chain, handle);
+        let history = if config.explorer_enabled {
+            Some(Arc::new(History::open(
+                config.history_dir.as_deref(),
+                config.history_epochs,
+            )?))
+        } else {
+            None
+        };
+        let service = Self::with_history(config, chain, handle, history);
         service.refresh().await;
 
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -136,6 +162,17 @@ impl NodeService {
             tasks.push(tokio::spawn(
                 service.clone().gossip_loop(rx, stop_rx.clone()),
             ));
+        }
+        if let Some(history) = service.history() {
+            let (for_snapshot, for_status) = (service.clone(), service.clone());
+            tasks.push(tokio::spawn(history.clone().run(
+                service.chain().clone(),
+                move || for_snapshot.snapshot(),
+                move || crate::explorer::status_value(&for_status),
+                service.config().refresh_interval,
+                service.config().l1_timeout,
+                stop_rx.clone(),
+            )));
         }
         let http_stop = CancellationToken::new();
         let server = tokio::spawn(http::serve(listener, service.clone(), http_stop.clone()));
@@ -367,6 +404,9 @@ impl NodeService {
             };
             if let Err(r) = fresh {
                 self.inner.metrics.rejected(path, r.code());
+                if let Some(h) = &self.inner.history {
+                    h.record_quote(quote.fields(), path, r.code(), false);
+                }
                 return Err(r);
             }
         }
@@ -413,6 +453,13 @@ impl NodeService {
             Ok(o) if o.is_stored() => m.accepted(path, o.code()),
             Ok(o) => m.rejected(path, o.code()),
             Err(r) => m.rejected(path, r.code()),
+        }
+        if let Some(h) = &self.inner.history {
+            let (code, stored) = match &result {
+                Ok(o) => (o.code(), o.is_stored()),
+                Err(r) => (r.code(), false),
+            };
+            h.record_quote(quote.fields(), path, code, stored);
         }
         result
     }
@@ -529,7 +576,12 @@ impl NodeService {
         }
     }
 
-    fn peers(&self) -> u64 {
+    /// The auction history, when the explorer is on.
+    pub(crate) fn history(&self) -> Option<&Arc<History>> {
+        self.inner.history.as_ref()
+    }
+
+    pub(crate) fn peers(&self) -> u64 {
         self.inner.p2p.as_ref().map_or(0, |p| p.metrics().peers)
     }
 

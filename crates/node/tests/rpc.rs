@@ -298,8 +298,15 @@ async fn node_info_addresses_and_health() {
         let r = reqwest::get(format!("{}health", node.url())).await.unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.json::<Value>().await.unwrap()["status"], "ok");
-        // GET on the RPC endpoint is not allowed.
-        assert_eq!(reqwest::get(node.url()).await.unwrap().status(), 405);
+        // GET on the RPC endpoint leads to the explorer (a 405 when the explorer is off, see
+        // tests/explorer_api.rs).
+        let no_redirect = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = no_redirect.get(node.url()).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/explorer");
         node.shutdown().await;
     })
     .await;
