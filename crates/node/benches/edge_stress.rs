@@ -389,7 +389,9 @@ async fn node_main() {
         After,
     }
     let phase = Arc::new(Mutex::new(Phase::Before));
-    let samples: Arc<Mutex<Vec<(Phase, Result<Duration, String>)>>> = Arc::default();
+    /// One honest call: the phase it started in, its latency or its error.
+    type Sample = (Phase, Result<Duration, String>);
+    let samples: Arc<Mutex<Vec<Sample>>> = Arc::default();
     let client_stop = Arc::new(AtomicBool::new(false));
     let honest = {
         let (phase, samples, stop) = (phase.clone(), samples.clone(), client_stop.clone());
@@ -508,7 +510,7 @@ async fn node_main() {
     let _ = honest.await;
 
     println!(
-        "  attacking connections: opened {} (connect failed {}): refused at accept (closed < 1 s) {}, closed later by the server (header/idle timeout) {}, still open at the end of the hold {}",
+        "  attacking connections: opened {} (connect failed {}): refused at accept (closed < 1 s) {}, closed later by the server (header/idle timeout) {}, open from the attacker's side at the end of the hold {} (idle-timeout closes still to come, or handshakes the kernel dropped from the full accept queue, which the node never saw)",
         totals[0],
         totals[1],
         totals[2],
