@@ -81,11 +81,16 @@ pub(crate) fn routes(service: &NodeService) -> Router {
 /// Rate limit per client IP (the JSON-RPC's settings) and the security headers on every answer.
 async fn guard(
     State(st): State<ExplorerState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request<axum::body::Body>,
     next: Next,
 ) -> Response {
-    let mut resp = if st.limiter.try_take(peer.ip(), 1, Instant::now()) {
+    // The server passes the peer address (as for JSON-RPC); without it, every client shares
+    // one bucket rather than going unlimited.
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    let mut resp = if st.limiter.try_take(ip, 1, Instant::now()) {
         next.run(req).await
     } else {
         error(

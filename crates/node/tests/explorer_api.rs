@@ -463,3 +463,30 @@ async fn explorer_can_be_turned_off() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn explorer_requests_share_the_json_rpc_rate_limit_settings() {
+    bounded(30, async {
+        let chain = EventChain::new();
+        let config = NodeConfig {
+            rate_limit_per_sec: 1,
+            rate_limit_burst: 3,
+            ..config(None, 10)
+        };
+        let node = NodeService::spawn(config, chain, None).await.unwrap();
+        let url = format!("{}explorer/api/status", node.url());
+        let mut statuses = Vec::new();
+        for _ in 0..5 {
+            let (s, v, h) = get(&url).await;
+            if s == 429 {
+                assert!(v["error"].as_str().unwrap().contains("rate limited"), "{v}");
+                assert!(h.contains_key("content-security-policy"));
+            }
+            statuses.push(s);
+        }
+        assert_eq!(&statuses[..3], &[200, 200, 200], "{statuses:?}");
+        assert!(statuses[3..].contains(&429), "{statuses:?}");
+        node.shutdown().await;
+    })
+    .await;
+}
