@@ -211,7 +211,10 @@ pub(super) async fn forward_prover_events(
                 });
             }
             // Quotes are shown when they reach the node; claims come from the proposer.
-            ProverEvent::QuoteSent { .. } | ProverEvent::ClaimSeen { .. } => {}
+            ProverEvent::QuoteSent { .. }
+            | ProverEvent::ClaimSeen { .. }
+            | ProverEvent::BondSlashed { .. }
+            | ProverEvent::EscrowBelowMinimum { .. } => {}
         }
     }
 }
