@@ -9,7 +9,11 @@ use super::{Sandbox, SandboxArgs, SandboxEvent, SandboxOptions};
 
 /// `epoch-rfq sandbox`: runs until Ctrl-C (or SIGTERM), `--exit-after-proven N` proven epochs, or
 /// `--timeout-secs`.
+///
+/// The stop is bounded like every role's: `SHUTDOWN_TIMEOUT_MS` (default 30 s), and a second
+/// signal during it stops at once (anvil is killed either way).
 pub async fn run(args: SandboxArgs) -> Result<()> {
+    let grace = epoch_rfq_runtime::lifecycle::shutdown_timeout_from_env()?;
     let options = SandboxOptions::from_args(&args);
     println!("epoch-rfq sandbox: starting anvil, deploying, funding the provers…");
     // Interruptible start-up: dropping the half-started sandbox kills anvil.
@@ -58,9 +62,21 @@ pub async fn run(args: SandboxArgs) -> Result<()> {
             },
         }
     };
-    sandbox.shutdown().await;
-    println!("sandbox stopped (anvil, node, proposer, provers, pricing service).");
-    outcome
+    // Dropping the sandbox (a cut-short stop) still kills anvil.
+    tokio::select! {
+        () = sandbox.shutdown() => {
+            println!("sandbox stopped (anvil, node, proposer, provers, pricing service).");
+            outcome
+        }
+        () = tokio::time::sleep(grace) => {
+            println!("the stop took longer than {} ms (SHUTDOWN_TIMEOUT_MS): stopped anyway.", grace.as_millis());
+            outcome.and(Err(anyhow::anyhow!("the sandbox did not stop within SHUTDOWN_TIMEOUT_MS")))
+        }
+        () = shutdown_signal() => {
+            println!("second signal: stopped at once.");
+            outcome
+        }
+    }
 }
 
 pub(super) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
