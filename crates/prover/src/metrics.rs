@@ -76,7 +76,7 @@ impl ProverMetrics {
         let r = registry.sub_registry_with_prefix("prover");
         r.register(
             "last_good_tick_timestamp_seconds",
-            "Unix time of the main loop's last tick that completed without error (GET /health)",
+            "Unix time of the claim watcher's last round that completed without error",
             m.last_good_tick.clone(),
         );
         // Money at risk (alert rules use these names, under `epoch_rfq_prover_`).
@@ -254,7 +254,7 @@ impl ProverMetrics {
         self.deposits_made.get()
     }
 
-    /// The main loop finished a tick without error.
+    /// The claim watcher finished a round without error.
     pub fn mark_tick_ok(&self) {
         self.last_good_tick
             .set(i64::try_from(unix_seconds()).unwrap_or(i64::MAX));

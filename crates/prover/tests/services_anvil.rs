@@ -108,3 +108,60 @@ async fn a_claim_during_a_slow_escrow_top_up_starts_its_job_within_a_polling_int
     .await
     .expect("test finished within its time limit");
 }
+
+/// A pricing plug-in with a bug: it panics.
+struct PanickingProvider;
+
+impl epoch_rfq_prover::QuoteProvider for PanickingProvider {
+    fn get_quote<'a>(
+        &'a self,
+        _epoch: &'a epoch_rfq_prover::EpochSummary,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<epoch_rfq_prover::QuoteTerms, epoch_rfq_prover::NoQuote>,
+    > {
+        Box::pin(async { panic!("pricing bug") })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_dies_stops_the_process_naming_it() {
+    init_tracing();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let chain = chain().await;
+        fund(&chain, PROVER, WALLET).await;
+        propose_epoch0(&chain).await;
+        let dir = data_dir("service-dies");
+        let parts = node(
+            &chain,
+            PROVER,
+            &dir,
+            Arc::new(PanickingProvider),
+            Arc::new(DevProver::new(Duration::ZERO)),
+        )
+        .await;
+        let mut handle = parts.node.start().await.expect("start");
+        // The process's supervision, as `epoch-rfq prover` wires it.
+        let life = epoch_rfq_runtime::lifecycle::Lifecycle::new(Duration::from_secs(5));
+        let token = life.token();
+        life.spawn_critical("prover", async move {
+            tokio::select! {
+                () = token.cancelled() => {
+                    handle.stop().await;
+                    Ok(())
+                }
+                ended = handle.service_ended() => Err(ended),
+            }
+        });
+        // The epoch completes: the quoter prices it and the plug-in panics.
+        chain.advance_to_epoch(1).await.expect("advance");
+        let err = life.run().await.expect_err("the process stops");
+        let text = err.to_string();
+        assert!(
+            text.contains("critical task `prover` failed: service `quoter` panicked"),
+            "{text}"
+        );
+    })
+    .await
+    .expect("test finished within its time limit");
+}
