@@ -93,8 +93,12 @@ pub async fn run_with_sink(args: ProverCommand, sink: Arc<dyn QuoteSink>) -> Res
         tracing::info!(%addr, "serving /metrics, /health and /ready");
         let registry = Arc::new(registry);
         let health = node.health();
+        let token = life.token();
         life.spawn_critical("metrics_server", async move {
-            epoch_rfq_prover::metrics::serve_metrics(listener, registry, Some(health)).await
+            tokio::select! {
+                served = epoch_rfq_prover::metrics::serve_metrics(listener, registry, Some(health)) => served,
+                () = token.cancelled() => Ok(()),
+            }
         });
     }
     let mut handle = node.start().await?;

@@ -50,6 +50,40 @@ fn wait_line(rx: &mpsc::Receiver<String>, needle: &str, limit: Duration) {
     }
 }
 
+/// `GET path` on 127.0.0.1:`port`: (status, body).
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+/// A port free right now on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 fn terminate(child: &Child) {
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -102,7 +136,9 @@ async fn prover_stops_cleanly_on_sigterm_and_keeps_its_jobs_resumable() {
     let key = chain.private_key_hex(2).expect("key");
     let dir = std::env::temp_dir().join(format!("epoch-rfq-lifecycle-{}", std::process::id()));
     let dir_str = dir.to_str().expect("utf-8 path").to_owned();
-    let (status, rest) = tokio::task::spawn_blocking(move || {
+    let metrics_port = free_port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let (status, rest, ready) = tokio::task::spawn_blocking(move || {
         let (mut child, rx) = spawn(
             &["prover"],
             &[
@@ -115,18 +151,28 @@ async fn prover_stops_cleanly_on_sigterm_and_keeps_its_jobs_resumable() {
                 ("PROVER_TARGET_ESCROW_AMOUNT", "2000"),
                 ("PROVER_NODE_POLLING_INTERVAL_MS", "200"),
                 ("DATA_DIRECTORY", dir_str.as_str()),
+                ("PROVER_METRICS_ADDR", metrics_addr.as_str()),
             ],
         );
         wait_line(&rx, "prover node started", Duration::from_secs(30));
-        // A few rounds of every service.
+        // A few rounds of every service, then every one has said it is fine.
         std::thread::sleep(Duration::from_millis(600));
+        let ready = http_get(metrics_port, "/ready");
         terminate(&child);
         let status = wait_exit(&mut child, Duration::from_secs(15));
-        (status, rx.iter().collect::<Vec<String>>())
+        (status, rx.iter().collect::<Vec<String>>(), ready)
     })
     .await
     .expect("the test thread");
     assert_eq!(status.code(), Some(0), "exit {status:?}\n{rest:#?}");
+    let (ready_status, ready_body) = ready;
+    assert_eq!(ready_status, 200, "{ready_body}");
+    for service in ["claim_watcher", "quoter", "bond_manager", "job_runner"] {
+        assert!(
+            ready_body.contains(&format!(r#""{service}":{{"state":"ok""#)),
+            "{service} not ok in {ready_body}"
+        );
+    }
     for said in [
         "SIGTERM: stopping gracefully",
         "claim watcher stopped",

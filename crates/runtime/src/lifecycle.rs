@@ -100,13 +100,18 @@ pub struct Lifecycle {
     grace: Duration,
     exits: mpsc::UnboundedSender<CriticalExit>,
     exits_rx: std::sync::Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<CriticalExit>>>,
+    /// Installed at creation, so that a signal arriving before [`Lifecycle::run`] is not the
+    /// default action (an abrupt kill) but a graceful stop.
+    signals: std::sync::Arc<std::sync::Mutex<Option<std::io::Result<Signals>>>>,
 }
 
 impl Lifecycle {
-    /// A lifecycle with `grace` for the graceful stop.
+    /// A lifecycle with `grace` for the graceful stop. Installs the SIGINT/SIGTERM handlers at
+    /// once (call it first, inside the Tokio runtime).
     pub fn new(grace: Duration) -> Self {
         let (exits, exits_rx) = mpsc::unbounded_channel();
         Self {
+            signals: std::sync::Arc::new(std::sync::Mutex::new(Some(Signals::new()))),
             token: CancellationToken::new(),
             tracker: TaskTracker::new(),
             grace,
@@ -183,7 +188,16 @@ impl Lifecycle {
     /// the token and waits for the tracked tasks for at most the grace (a second signal: at
     /// once).
     pub async fn run(self) -> Result<Stopped, LifecycleError> {
-        let mut signals = Signals::new().map_err(LifecycleError::Signals)?;
+        let installed = self
+            .signals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let mut signals = match installed {
+            Some(signals) => signals.map_err(LifecycleError::Signals)?,
+            // A clone already ran: listen afresh.
+            None => Signals::new().map_err(LifecycleError::Signals)?,
+        };
         let mut exits = self.exits_rx.lock().await;
         let outcome = tokio::select! {
             name = signals.next() => {
@@ -239,6 +253,7 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
 }
 
 /// SIGINT and SIGTERM (Ctrl-C only off Unix).
+#[derive(Debug)]
 struct Signals {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,

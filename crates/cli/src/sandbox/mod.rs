@@ -281,7 +281,7 @@ impl Sandbox {
         };
         let mut registry = Registry::default();
         let proposer_metrics = ProposerMetrics::new(&mut registry);
-        let (proposer_metrics_addr, metrics_task) = serve_metrics(Arc::new(registry)).await?;
+        let (proposer_metrics_addr, metrics_task) = serve_metrics(Arc::new(registry), None).await?;
         tasks.push(metrics_task);
         let mut proposer = Proposer::new(
             proposer_l1,
@@ -560,14 +560,18 @@ async fn mint_all(
     Ok(())
 }
 
-/// Serves `registry` on `http://127.0.0.1:<free port>/metrics` (until the task is aborted).
-async fn serve_metrics(registry: Arc<Registry>) -> Result<(SocketAddr, JoinHandle<()>)> {
+/// Serves `registry` on `http://127.0.0.1:<free port>/metrics`, with `/health` and `/ready`
+/// from `health` (until the task is aborted).
+async fn serve_metrics(
+    registry: Arc<Registry>,
+    health: Option<epoch_rfq_runtime::health::Health>,
+) -> Result<(SocketAddr, JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .context("binding a metrics port")?;
     let addr = listener.local_addr().context("metrics address")?;
     let task = tokio::spawn(async move {
-        if let Err(e) = epoch_rfq_prover::metrics::serve_metrics(listener, registry, None).await {
+        if let Err(e) = epoch_rfq_prover::metrics::serve_metrics(listener, registry, health).await {
             tracing::warn!(error = %e, "metrics server stopped");
         }
     });

@@ -142,10 +142,10 @@ pub(super) async fn start_prover(
     let mut registry = Registry::default();
     let metrics = ProverMetrics::new(&mut registry);
     let registry = Arc::new(registry);
-    let (metrics_addr, metrics_task) = serve_metrics(registry.clone()).await?;
     let node = prover_cmd::build(&command, sink, metrics.clone())
         .await
         .with_context(|| format!("building prover {}", spec.name))?;
+    let (metrics_addr, metrics_task) = serve_metrics(registry.clone(), Some(node.health())).await?;
     let events = node.subscribe();
     let handle = node
         .start()
