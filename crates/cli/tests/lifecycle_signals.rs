@@ -187,3 +187,71 @@ async fn prover_stops_cleanly_on_sigterm_and_keeps_its_jobs_resumable() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Starts `epoch-rfq args`, waits for `started`, sends SIGTERM: the exit status and the logs.
+fn stop_with_sigterm(
+    args: &'static [&'static str],
+    env: Vec<(&'static str, String)>,
+    started: &'static str,
+) -> (ExitStatus, Vec<String>) {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (mut child, rx) = spawn(args, &env);
+    wait_line(&rx, started, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(300));
+    terminate(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(15));
+    (status, rx.iter().collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_and_proposer_stop_cleanly_on_sigterm() {
+    let chain = TestChain::start_and_deploy(DeployParams::default())
+        .await
+        .expect("anvil starts and the contracts deploy");
+    let url = chain.url();
+    let rollup = chain.deployment().expect("deployed").rollup.to_string();
+    let dir = std::env::temp_dir().join(format!("epoch-rfq-lifecycle-node-{}", std::process::id()));
+    let node_env = vec![
+        ("ETHEREUM_HOSTS", url.clone()),
+        ("ROLLUP_CONTRACT_ADDRESS", rollup.clone()),
+        ("NODE_HTTP_ADDR", "127.0.0.1:0".to_owned()),
+        (
+            "DATA_DIRECTORY",
+            dir.to_str().expect("utf-8 path").to_owned(),
+        ),
+    ];
+    let proposer_env = vec![
+        ("ETHEREUM_HOSTS", url),
+        ("ROLLUP_CONTRACT_ADDRESS", rollup),
+        (
+            "PROPOSER_PUBLISHER_PRIVATE_KEY",
+            chain.private_key_hex(1).expect("key"),
+        ),
+        // No node runs there: the proposer's ticks log the failure and go on.
+        (
+            "PROPOSER_COORDINATION_NODE_URL",
+            "http://127.0.0.1:9/".to_owned(),
+        ),
+    ];
+    let ((node_status, node_logs), (proposer_status, proposer_logs)) =
+        tokio::task::spawn_blocking(move || {
+            (
+                stop_with_sigterm(&["node"], node_env, "node JSON-RPC listening"),
+                stop_with_sigterm(&["proposer"], proposer_env, "proposer started"),
+            )
+        })
+        .await
+        .expect("the test thread");
+    for (role, status, logs) in [
+        ("node", node_status, node_logs),
+        ("proposer", proposer_status, proposer_logs),
+    ] {
+        assert_eq!(status.code(), Some(0), "{role}: exit {status:?}\n{logs:#?}");
+        assert!(
+            logs.iter()
+                .any(|l| l.contains("SIGTERM: stopping gracefully")),
+            "{role}: {logs:#?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
