@@ -52,8 +52,7 @@ impl Quoter {
         }
     }
 
-    /// Runs until the node stops (a quote being sent is dropped: it is stored and resent at the
-    /// next start).
+    /// Runs until the node stops (checked between rounds).
     pub(super) async fn run(mut self) {
         let shared = self.shared.clone();
         let mut interval = tokio::time::interval(shared.settings.polling_interval);
@@ -63,11 +62,9 @@ impl Quoter {
                 () = shared.stop.cancelled() => break,
                 _ = interval.tick() => {}
             }
-            let round = tokio::select! {
-                () = shared.stop.cancelled() => break,
-                round = self.round() => round,
-            };
-            match round {
+            // A round in progress finishes (a top-up it started settles, a signed quote is
+            // sent); the process's grace bounds it.
+            match self.round().await {
                 Ok(()) => shared.services.quoter.ok(),
                 Err(err) => {
                     tracing::warn!(%err, "quoter round failed; retrying next interval");
