@@ -118,5 +118,15 @@ async fn run_proposer(args: proposer_cmd::ProposerCmdArgs) -> Result<()> {
     let source = Arc::new(wiring::NodeApiSource(client));
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = epoch_rfq_proposer::ProposerMetrics::new(&mut registry);
-    proposer_cmd::run(args, source, metrics, proposer_cmd::ctrl_c()).await
+    let life = epoch_rfq_runtime::lifecycle::Lifecycle::from_env()?;
+    let mut proposer = proposer_cmd::build(args, source, metrics).await?;
+    let token = life.token();
+    // The proposer finishes its current tick (a claim transaction in flight settles) and
+    // returns; returning before a stop was asked for is a failure the lifecycle reports.
+    life.spawn_critical("proposer", async move {
+        proposer.run(token.cancelled_owned()).await;
+        Ok::<(), std::convert::Infallible>(())
+    });
+    life.run().await?;
+    Ok(())
 }

@@ -10,6 +10,7 @@ use clap::Args;
 use epoch_rfq_l1::args::L1Args;
 use epoch_rfq_node::{L1ChainView, NodeConfig, NodeHandle, NodeService};
 use epoch_rfq_p2p::P2pService;
+use epoch_rfq_runtime::lifecycle::Lifecycle;
 
 use crate::p2p_args::P2pArgs;
 
@@ -183,13 +184,18 @@ pub async fn start(args: &NodeArgs) -> Result<NodeHandle> {
     Ok(node)
 }
 
-/// `epoch-rfq node`: runs until Ctrl-C.
+/// `epoch-rfq node`: runs until SIGINT/SIGTERM, then stops gracefully within
+/// `SHUTDOWN_TIMEOUT_MS` (the HTTP server finishes its in-flight requests, the refresh and gossip
+/// tasks and the P2P service stop).
 pub async fn run(args: NodeArgs) -> Result<()> {
+    let life = Lifecycle::from_env()?;
     let node = start(&args).await?;
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    tracing::info!("shutting down");
-    node.shutdown().await;
+    let token = life.token();
+    life.spawn_critical("node", async move {
+        token.cancelled().await;
+        node.shutdown().await;
+        Ok::<(), std::convert::Infallible>(())
+    });
+    life.run().await?;
     Ok(())
 }

@@ -7,6 +7,7 @@ use alloy_primitives::U256;
 use anyhow::{Context, Result};
 use clap::Args;
 use epoch_rfq_prover::pricing_service::{self, PricingPolicy};
+use epoch_rfq_runtime::lifecycle::Lifecycle;
 
 /// `epoch-rfq pricing-server` options.
 #[derive(Debug, Args)]
@@ -32,8 +33,9 @@ pub struct PricingArgs {
     pub bond_amount: U256,
 }
 
-/// Serves until Ctrl-C.
+/// Serves until SIGINT/SIGTERM (exit 0); the server failing ends the process non-zero.
 pub async fn run(args: PricingArgs) -> Result<()> {
+    let life = Lifecycle::from_env()?;
     let policy = PricingPolicy {
         base_bps: args.base_bps,
         bps_per_tx: args.bps_per_tx,
@@ -45,9 +47,13 @@ pub async fn run(args: PricingArgs) -> Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(%addr, ?policy, "pricing server listening (POST /)");
     println!("pricing server listening on http://{addr}/");
-    tokio::select! {
-        served = server => served.context("pricing server failed")?,
-        signal = tokio::signal::ctrl_c() => signal.context("cannot listen for Ctrl-C")?,
-    }
+    let token = life.token();
+    life.spawn_critical("pricing_server", async move {
+        tokio::select! {
+            served = server => served,
+            () = token.cancelled() => Ok(()),
+        }
+    });
+    life.run().await?;
     Ok(())
 }

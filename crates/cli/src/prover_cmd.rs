@@ -2,7 +2,8 @@
 //! each completed epoch, proves the epochs it wins and submits the proofs.
 //!
 //! Every setting is an env var (the seed's names) and a flag; see `epoch-rfq prover --help`.
-//! Ctrl-C stops it between ticks; an unfinished proving job resumes at the next start.
+//! SIGINT/SIGTERM stop it gracefully (see [`run_with_sink`]); an unfinished proving job resumes
+//! at the next start.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use epoch_rfq_prover::{
     Coordination, HttpQuoteProvider, NodeSettings, ProverArgs, ProverMetrics, ProverNode,
     ProverStore, QuoteProvider, QuoteSink, SimpleQuoteProvider, prover_from_config,
 };
+use epoch_rfq_runtime::lifecycle::Lifecycle;
 use prometheus_client::registry::Registry;
 
 use crate::p2p_args::P2pArgs;
@@ -45,7 +47,7 @@ pub struct ProverCommand {
     pub node_request_timeout_ms: u64,
 }
 
-/// Runs the prover until Ctrl-C. Quotes go to the node's JSON-RPC API when
+/// Runs the prover until SIGINT/SIGTERM. Quotes go to the node's JSON-RPC API when
 /// PROVER_COORDINATION_NODE_URL is set; the P2P path needs a gossip sink from the caller (see
 /// [`run_with_sink`]).
 pub async fn run(args: ProverCommand) -> Result<()> {
@@ -73,37 +75,44 @@ pub async fn run(args: ProverCommand) -> Result<()> {
 }
 
 /// Runs the prover with `sink` as its quote path (the caller builds the P2P or HTTP sink), its
-/// metrics served on `--metrics-addr` when given, until Ctrl-C.
+/// metrics, `/health` and `/ready` served on `--metrics-addr` when given, until SIGINT/SIGTERM.
+///
+/// On a signal the prover stops gracefully within `SHUTDOWN_TIMEOUT_MS`: no new quote; a
+/// deposit or proof transaction in flight is let settle (past the grace it stays recorded in
+/// the store and is settled at the next start); every job stays resumable. A service that ends
+/// on its own stops the process with a non-zero exit naming it.
 pub async fn run_with_sink(args: ProverCommand, sink: Arc<dyn QuoteSink>) -> Result<()> {
+    let life = Lifecycle::from_env()?;
     let mut registry = Registry::default();
     let metrics = ProverMetrics::new(&mut registry);
+    let node = build(&args, sink, metrics).await?;
     if let Some(addr) = args.metrics_addr {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr} for metrics"))?;
-        tracing::info!(%addr, "serving /metrics and /health");
+        tracing::info!(%addr, "serving /metrics, /health and /ready");
         let registry = Arc::new(registry);
-        // Healthy while the main loop ticks: a few polling intervals, at least 10 s.
-        let polling = Duration::from_millis(args.prover.prover_node_polling_interval_ms);
-        let health = epoch_rfq_prover::metrics::Health {
-            metrics: metrics.clone(),
-            max_age: (polling * 3).max(Duration::from_secs(10)),
-        };
-        tokio::spawn(async move {
-            if let Err(err) =
-                epoch_rfq_prover::metrics::serve_metrics(listener, registry, Some(health)).await
-            {
-                tracing::error!(%err, "metrics server stopped");
+        let health = node.health();
+        let token = life.token();
+        life.spawn_critical("metrics_server", async move {
+            tokio::select! {
+                served = epoch_rfq_prover::metrics::serve_metrics(listener, registry, Some(health)) => served,
+                () = token.cancelled() => Ok(()),
             }
         });
     }
-    let node = build(&args, sink, metrics).await?;
-    let handle = node.start().await?;
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for Ctrl-C")?;
-    tracing::info!("Ctrl-C: stopping the prover");
-    handle.stop().await;
+    let mut handle = node.start().await?;
+    let token = life.token();
+    life.spawn_critical("prover", async move {
+        tokio::select! {
+            () = token.cancelled() => {
+                handle.stop().await;
+                Ok(())
+            }
+            ended = handle.service_ended() => Err(ended),
+        }
+    });
+    life.run().await?;
     Ok(())
 }
 

@@ -106,6 +106,20 @@ async fn unproven_claim_is_pruned_and_slashed_then_the_chain_moves_on() {
         e,
         SandboxEvent::NoQuote { prover, reason, .. } if *prover == alice && reason == "bond"
     )));
+    // Alice's own prover said so too: the failed job, the slash with its amount, and an escrow
+    // below the minimum that her empty wallet cannot top up (what alerts are written on).
+    let alice_metrics = &sandbox
+        .provers()
+        .iter()
+        .find(|p| p.address == alice)
+        .expect("alice runs")
+        .metrics;
+    assert_eq!(alice_metrics.jobs_failed_count(), 1);
+    assert_eq!(
+        alice_metrics.bonds_slashed(),
+        (1, u64::try_from(bond).expect("small bond"))
+    );
+    assert!(alice_metrics.escrow_below_minimum());
     sandbox.shutdown().await;
     let _ = std::fs::remove_dir_all(data_dir);
 }

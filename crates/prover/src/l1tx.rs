@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 
 use crate::store::{ProverStore, StoreError};
 
-/// The store shared by the main loop, the bond manager and the jobs. Never locked across an
+/// The store shared by the prover's services and its jobs. Never locked across an
 /// `.await` (every store call is a short synchronous SQLite transaction).
 pub type SharedStore = Arc<Mutex<ProverStore>>;
 

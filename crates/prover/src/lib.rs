@@ -5,7 +5,7 @@
 //! seed's `QuoteProvider`: fixed terms or a pricing service over HTTP), plus [`pricing_service`],
 //! a small example pricing service that operators can run or copy.
 //!
-//! The runtime: [`node::ProverNode`] runs the main loop (EpochMonitor, claims watcher, proving
+//! The runtime: [`node::ProverNode`] runs four services (claim watcher, quoter, bond manager, proving
 //! jobs) over [`bond::BondManager`], an [`epoch_prover::EpochProver`], a
 //! [`quote_provider::QuoteProvider`] and a [`sink::QuoteSink`], with its state in
 //! [`store::ProverStore`] and its metrics in [`metrics::ProverMetrics`].

@@ -31,6 +31,10 @@ pub struct ProverMetrics {
     claim_to_job_start: Histogram,
     proof_submissions: Family<Labels, Counter>,
     last_good_tick: Gauge,
+    jobs_failed: Counter,
+    bonds_slashed: Counter,
+    bond_slashed_amount: Counter,
+    escrow_below_minimum: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -57,6 +61,10 @@ impl Default for ProverMetrics {
             claim_to_job_start: latency_histogram(),
             proof_submissions: Family::default(),
             last_good_tick: Gauge::default(),
+            jobs_failed: Counter::default(),
+            bonds_slashed: Counter::default(),
+            bond_slashed_amount: Counter::default(),
+            escrow_below_minimum: Gauge::default(),
         }
     }
 }
@@ -68,8 +76,29 @@ impl ProverMetrics {
         let r = registry.sub_registry_with_prefix("prover");
         r.register(
             "last_good_tick_timestamp_seconds",
-            "Unix time of the main loop's last tick that completed without error (GET /health)",
+            "Unix time of the claim watcher's last round that completed without error",
             m.last_good_tick.clone(),
+        );
+        // Money at risk (alert rules use these names, under `epoch_rfq_prover_`).
+        r.register(
+            "jobs_failed",
+            "Proving jobs that failed (their bond is slashed on L1 at the proof deadline)",
+            m.jobs_failed.clone(),
+        );
+        r.register(
+            "bonds_slashed",
+            "BondSlashed events on L1 for this prover",
+            m.bonds_slashed.clone(),
+        );
+        r.register(
+            "bond_slashed_amount",
+            "Bond slashed on L1 from this prover (fee-token base units, saturating at 2^64-1)",
+            m.bond_slashed_amount.clone(),
+        );
+        r.register(
+            "escrow_below_minimum",
+            "1 while the escrow deposit is below PROVER_MINIMUM_ESCROW_AMOUNT and the wallet cannot top it up",
+            m.escrow_below_minimum.clone(),
         );
         r.register(
             "quotes_sent",
@@ -225,7 +254,7 @@ impl ProverMetrics {
         self.deposits_made.get()
     }
 
-    /// The main loop finished a tick without error.
+    /// The claim watcher finished a round without error.
     pub fn mark_tick_ok(&self) {
         self.last_good_tick
             .set(i64::try_from(unix_seconds()).unwrap_or(i64::MAX));
@@ -239,6 +268,35 @@ impl ProverMetrics {
         Some(unix_seconds().saturating_sub(last))
     }
 
+    pub(crate) fn job_failed(&self) {
+        self.jobs_failed.inc();
+    }
+
+    pub(crate) fn bond_slashed(&self, amount: epoch_rfq_l1::alloy::primitives::U256) {
+        self.bonds_slashed.inc();
+        self.bond_slashed_amount
+            .inc_by(u64::try_from(amount).unwrap_or(u64::MAX));
+    }
+
+    pub(crate) fn set_escrow_below_minimum(&self, below: bool) {
+        self.escrow_below_minimum.set(i64::from(below));
+    }
+
+    /// Failed jobs so far.
+    pub fn jobs_failed_count(&self) -> u64 {
+        self.jobs_failed.get()
+    }
+
+    /// Our bonds slashed so far: (count, total amount).
+    pub fn bonds_slashed(&self) -> (u64, u64) {
+        (self.bonds_slashed.get(), self.bond_slashed_amount.get())
+    }
+
+    /// Whether the escrow deposit is below the minimum with no funds to top it up.
+    pub fn escrow_below_minimum(&self) -> bool {
+        self.escrow_below_minimum.get() != 0
+    }
+
     /// Jobs that ended in `state` (terminal states only).
     pub fn job_outcome_count(&self, state: JobState) -> u64 {
         self.job_outcomes
@@ -247,83 +305,30 @@ impl ProverMetrics {
     }
 }
 
-/// What `GET /health` checks: the prover's main loop ticked successfully within `max_age`.
-#[derive(Debug, Clone)]
-pub struct Health {
-    /// The prover's metrics (they carry the last good tick).
-    pub metrics: ProverMetrics,
-    /// Longest acceptable time since the last good tick (a few polling intervals).
-    pub max_age: std::time::Duration,
-}
+/// What `GET /health` and `GET /ready` answer from: the role's services (for the prover:
+/// `claim_watcher`, `quoter`, `bond_manager`, `job_runner`).
+pub use epoch_rfq_runtime::health::Health;
 
-/// Serves `registry` as Prometheus text on `GET /metrics` until the task is dropped (through
-/// the hardened HTTP edge with internal limits), and
-/// `GET /health`: 200 while `health`'s main loop ticks (always 200 without `health`), 503 with
-/// the reason when it has not ticked successfully for longer than `max_age` (L1 unreachable,
-/// loop stuck).
+/// Serves `registry` as Prometheus text on `GET /metrics`, with `GET /health` (liveness) and
+/// `GET /ready` (readiness) answered from `health`: 200 or 503 with a JSON body naming each
+/// service's state and what is wrong (an empty registry, always 200, without `health`). Runs
+/// through the hardened HTTP edge with internal limits until the task is dropped.
 pub async fn serve_metrics(
     listener: tokio::net::TcpListener,
     registry: std::sync::Arc<Registry>,
     health: Option<Health>,
 ) -> std::io::Result<()> {
-    use axum::http::header;
-    use axum::routing::get;
-    let router = axum::Router::new().route(
-        "/metrics",
-        get(move || {
-            let registry = registry.clone();
-            async move {
-                let mut text = String::new();
-                match prometheus_client::encoding::text::encode(&mut text, &registry) {
-                    Ok(()) => (
-                        axum::http::StatusCode::OK,
-                        [(
-                            header::CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        text,
-                    ),
-                    Err(_) => (
-                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                        [(header::CONTENT_TYPE, "text/plain")],
-                        "metrics encoding failed".to_owned(),
-                    ),
-                }
-            }
-        }),
-    );
-    let router = router.route(
-        "/health",
-        get(move || {
-            let health = health.clone();
-            async move {
-                let Some(health) = health else {
-                    return (axum::http::StatusCode::OK, "ok".to_owned());
-                };
-                let limit = health.max_age.as_secs();
-                match health.metrics.seconds_since_good_tick() {
-                    Some(age) if age <= limit => (
-                        axum::http::StatusCode::OK,
-                        format!("ok: last good tick {age} s ago"),
-                    ),
-                    Some(age) => (
-                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                        format!(
-                            "unhealthy: no good tick for {age} s (limit {limit} s); see the logs"
-                        ),
-                    ),
-                    None => (
-                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                        "starting: no good tick yet".to_owned(),
-                    ),
-                }
-            }
-        }),
-    );
-    // Through the hardened edge (internal limits: connection caps, header/idle timeouts).
+    let health = health.unwrap_or_else(|| Health::new("prover"));
+    let render = std::sync::Arc::new(move || {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
+            tracing::error!("metrics encoding failed");
+        }
+        text
+    });
     epoch_rfq_runtime::edge::serve(
         listener,
-        router,
+        epoch_rfq_runtime::edge::ops_router(health, render),
         epoch_rfq_runtime::edge::EdgeLimits::internal(),
         tokio_util::sync::CancellationToken::new(),
     )
@@ -382,35 +387,42 @@ mod health_tests {
     }
 
     #[tokio::test]
-    async fn health_follows_the_main_loop() {
-        let mut registry = Registry::default();
-        let metrics = ProverMetrics::new(&mut registry);
+    async fn health_and_ready_follow_the_services() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let health = Health {
-            metrics: metrics.clone(),
-            max_age: std::time::Duration::from_secs(10),
-        };
+        let health = Health::new("prover");
+        let watcher = health.register("claim_watcher", None);
+        let bonds = health.register("bond_manager", None);
         let server = tokio::spawn(serve_metrics(
             listener,
-            std::sync::Arc::new(registry),
+            std::sync::Arc::new(Registry::default()),
             Some(health),
         ));
-        let url = format!("http://{addr}/health");
-        let (status, body) = get(&url).await;
-        assert_eq!((status, body.as_str()), (503, "starting: no good tick yet"));
-        metrics.mark_tick_ok();
-        let (status, body) = get(&url).await;
-        assert_eq!(status, 200, "{body}");
-        // A loop that stopped ticking long ago is reported.
-        metrics.last_good_tick.set(1);
-        let (status, body) = get(&url).await;
+        let health_url = format!("http://{addr}/health");
+        let ready_url = format!("http://{addr}/ready");
+        // Starting: live, not ready.
+        assert_eq!(get(&health_url).await.0, 200);
+        let (status, body) = get(&ready_url).await;
+        assert_eq!(status, 503, "{body}");
+        watcher.ok();
+        bonds.ok();
+        assert_eq!(get(&ready_url).await.0, 200);
+        // A degraded service: live, not ready, and the reason is in the answer.
+        bonds.degraded("escrow top-up waiting for its receipt");
+        assert_eq!(get(&health_url).await.0, 200);
+        let (status, body) = get(&ready_url).await;
         assert_eq!(status, 503);
-        assert!(body.starts_with("unhealthy: no good tick for"), "{body}");
-        let (_, text) = get(&format!("http://{addr}/metrics")).await;
         assert!(
-            text.contains("prover_last_good_tick_timestamp_seconds 1"),
-            "{text}"
+            body.contains("escrow top-up waiting for its receipt"),
+            "{body}"
+        );
+        // A failed service: not live.
+        watcher.failed("L1 unreachable");
+        let (status, body) = get(&health_url).await;
+        assert_eq!(status, 503);
+        assert!(
+            body.contains("claim_watcher") && body.contains("L1 unreachable"),
+            "{body}"
         );
         server.abort();
     }

@@ -393,6 +393,19 @@ impl ProverStore {
         Ok(inserted == 1)
     }
 
+    /// The bond (decimal base units) of the claim seen for `epoch`, if any.
+    pub fn claim_bond(&self, epoch: u64) -> Result<Option<String>, StoreError> {
+        let bond = self
+            .conn
+            .query_row(
+                "SELECT bond_amount FROM claims WHERE epoch = ?1",
+                params![sql_u64(epoch)],
+                |row| row.get::<_, String>(0),
+            )
+            .optional()?;
+        Ok(bond)
+    }
+
     /// Forgets a claim that vanished from L1 (reorg, prune).
     pub fn forget_claim(&self, epoch: u64) -> Result<(), StoreError> {
         self.conn.execute(

@@ -469,6 +469,8 @@ async fn a_failing_command_prover_fails_the_job_with_its_stderr() {
         assert_eq!(job.state, JobState::Failed);
         assert!(job.error.unwrap_or_default().contains("boom"));
         assert_eq!(parts.metrics.job_outcome_count(JobState::Failed), 1);
+        // Money at risk is counted for alerting.
+        assert_eq!(parts.metrics.jobs_failed_count(), 1);
         handle.stop().await;
     })
     .await;

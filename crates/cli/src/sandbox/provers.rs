@@ -1,0 +1,279 @@
+//! The sandbox's provers: starting one, and forwarding its (and the proposer's) events.
+
+use epoch_rfq_l1::args::L1Args;
+use std::collections::HashSet;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use alloy_primitives::{Address, U256};
+use anyhow::{Context, Result};
+use epoch_rfq_node::NodeClient;
+use epoch_rfq_p2p::{P2pHandle, P2pService};
+use epoch_rfq_proposer::ProposerEvent;
+use epoch_rfq_prover::{
+    ProverArgs, ProverEvent, ProverHandle, ProverMetrics, ProverType, QuoteSink,
+};
+use prometheus_client::registry::Registry;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+use super::events::{Hub, SandboxEvent};
+use super::options::{ProverPricing, ProverSpec, QuotePath, SandboxOptions};
+use super::{fresh_dir, serve_metrics};
+use crate::keys::KeyArgs;
+use crate::p2p_args::P2pArgs;
+use crate::prover_cmd::{self, ProverCommand};
+use crate::wiring::{GossipSink, NodeApiSink, ignore_incoming_gossip};
+
+/// A running prover of the sandbox.
+pub struct SandboxProver {
+    /// Its spec.
+    pub spec: ProverSpec,
+    /// Its address (dev account).
+    pub address: Address,
+    /// Its metrics (registered in its own registry).
+    pub metrics: ProverMetrics,
+    /// Its metrics registry.
+    pub registry: Arc<Registry>,
+    /// Where its metrics are served (`http://ADDR/metrics`).
+    pub metrics_addr: SocketAddr,
+    pub(super) handle: Option<ProverHandle>,
+    pub(super) p2p: Option<P2pHandle>,
+}
+
+impl fmt::Debug for SandboxProver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SandboxProver")
+            .field("name", &self.spec.name)
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds and starts one prover; returns it, the task forwarding its events and its metrics
+/// server.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn start_prover(
+    spec: ProverSpec,
+    key: String,
+    address: Address,
+    options: &SandboxOptions,
+    l1_ws: &str,
+    rollup: Address,
+    node_url: &str,
+    node_p2p_addr: &str,
+    pricing_url: &str,
+    hub: Arc<Hub>,
+    stopped: watch::Receiver<bool>,
+) -> Result<(SandboxProver, [JoinHandle<()>; 2])> {
+    let data_dir = fresh_dir(&options.data_dir, &spec.name)?;
+    let (basis_point_fee, bond) = match &spec.pricing {
+        ProverPricing::Fixed {
+            basis_point_fee,
+            bond,
+        } => (*basis_point_fee, *bond),
+        ProverPricing::Service => (0, U256::ZERO),
+    };
+    let command = ProverCommand {
+        prover: ProverArgs {
+            l1: L1Args {
+                ethereum_hosts: l1_ws.to_owned(),
+                l1_chain_id: 31337,
+                rollup_contract_address: Some(rollup),
+            },
+            p2p_enabled: spec.path == QuotePath::P2p,
+            prover_coordination_node_url: match spec.path {
+                QuotePath::Http => Some(node_url.to_owned()),
+                QuotePath::P2p => None,
+            },
+            prover_minimum_escrow_amount: spec.minimum_escrow,
+            prover_target_escrow_amount: Some(spec.target_escrow),
+            quote_provider_url: match spec.pricing {
+                ProverPricing::Service => Some(pricing_url.to_owned()),
+                ProverPricing::Fixed { .. } => None,
+            },
+            quote_provider_basis_point_fee: basis_point_fee,
+            quote_provider_bond_amount: bond,
+            quote_provider_timeout_ms: 2_000,
+            quote_provider_retries: 2,
+            prover_node_polling_interval_ms: u64::try_from(options.polling_interval.as_millis())
+                .unwrap_or(1000)
+                .max(1),
+            prover_node_max_pending_jobs: 1,
+            data_directory: data_dir.clone(),
+            prover_type: if spec.never_proves {
+                ProverType::Command
+            } else {
+                ProverType::Dev
+            },
+            prover_command: spec
+                .never_proves
+                .then(|| "echo 'sandbox: this prover never proves' >&2; exit 1".to_owned()),
+            prover_command_timeout_ms: 10_000,
+            prover_dev_proof_delay_ms: 0,
+        },
+        key: KeyArgs {
+            private_key: Some(key),
+            keystore: None,
+            password_file: None,
+        },
+        metrics_addr: None,
+        p2p: P2pArgs {
+            p2p_port: 0,
+            p2p_listen_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            p2p_bootstrap_nodes: node_p2p_addr.to_owned(),
+        },
+        node_request_timeout_ms: 5_000,
+    };
+    let mut p2p = None;
+    let sink: Arc<dyn QuoteSink> = match spec.path {
+        QuotePath::Http => Arc::new(NodeApiSink(NodeClient::new(node_url).context("node URL")?)),
+        QuotePath::P2p => {
+            let config = command.p2p.to_config(&data_dir)?;
+            let (handle, incoming) = P2pService::spawn(config)
+                .await
+                .with_context(|| format!("starting {}'s P2P", spec.name))?;
+            ignore_incoming_gossip(handle.clone(), incoming);
+            p2p = Some(handle.clone());
+            Arc::new(GossipSink(handle))
+        }
+    };
+    let mut registry = Registry::default();
+    let metrics = ProverMetrics::new(&mut registry);
+    let registry = Arc::new(registry);
+    let node = prover_cmd::build(&command, sink, metrics.clone())
+        .await
+        .with_context(|| format!("building prover {}", spec.name))?;
+    let (metrics_addr, metrics_task) = serve_metrics(registry.clone(), Some(node.health())).await?;
+    let events = node.subscribe();
+    let handle = node
+        .start()
+        .await
+        .with_context(|| format!("starting prover {}", spec.name))?;
+    let forward = tokio::spawn(forward_prover_events(address, events, hub, stopped));
+    Ok((
+        SandboxProver {
+            spec,
+            address,
+            metrics,
+            registry,
+            metrics_addr,
+            handle: Some(handle),
+            p2p,
+        },
+        [forward, metrics_task],
+    ))
+}
+
+pub(super) async fn forward_prover_events(
+    prover: Address,
+    mut events: broadcast::Receiver<ProverEvent>,
+    hub: Arc<Hub>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    // A prover that cannot quote says so on every tick: show each (epoch, reason) once.
+    let mut seen_no_quote = HashSet::new();
+    loop {
+        let event = tokio::select! {
+            _ = stopped.wait_for(|s| *s) => return,
+            e = events.recv() => e,
+        };
+        let event = match event {
+            Ok(e) => e,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        match event {
+            ProverEvent::NoQuote {
+                epoch,
+                reason,
+                detail,
+            } => {
+                if seen_no_quote.insert((epoch, reason)) {
+                    hub.emit(SandboxEvent::NoQuote {
+                        prover,
+                        epoch,
+                        reason: reason.to_owned(),
+                        detail,
+                    });
+                }
+            }
+            ProverEvent::JobStarted { epoch, .. } => {
+                hub.emit(SandboxEvent::ProvingStarted { prover, epoch });
+            }
+            ProverEvent::JobFinished { epoch, state, note } => {
+                hub.emit(SandboxEvent::JobFinished {
+                    prover,
+                    epoch,
+                    state,
+                    note,
+                });
+            }
+            // Quotes are shown when they reach the node; claims come from the proposer.
+            ProverEvent::QuoteSent { .. }
+            | ProverEvent::ClaimSeen { .. }
+            | ProverEvent::BondSlashed { .. }
+            | ProverEvent::EscrowBelowMinimum { .. } => {}
+        }
+    }
+}
+
+pub(super) fn forward_proposer_events(
+    mut events: broadcast::Receiver<ProposerEvent>,
+    epoch_duration: u64,
+    hub: Arc<Hub>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let event = match events.recv().await {
+                Ok(e) => e,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            let out = match event {
+                ProposerEvent::BlockProposed {
+                    block, with_claim, ..
+                } => Some(SandboxEvent::BlockProposed {
+                    number: block.number,
+                    slot: block.slot,
+                    epoch: block.slot / epoch_duration.max(1),
+                    tx_count: block.tx_count,
+                    fees: block.total_fees,
+                    with_claim,
+                }),
+                ProposerEvent::QuoteDropped {
+                    epoch,
+                    prover,
+                    reason,
+                    ..
+                } => Some(SandboxEvent::QuoteDropped {
+                    epoch,
+                    prover,
+                    reason: reason.code().to_owned(),
+                    detail: reason.to_string(),
+                }),
+                ProposerEvent::ClaimFailed {
+                    epoch,
+                    prover,
+                    error,
+                } => Some(SandboxEvent::ClaimFailed {
+                    epoch,
+                    prover,
+                    error,
+                }),
+                ProposerEvent::EpochUnclaimed { epoch, quotes_seen } => {
+                    Some(SandboxEvent::EpochUnclaimed { epoch, quotes_seen })
+                }
+                // Claims and prunes are shown from L1, in chain order with the proofs and
+                // slashes (a proposal can prune too).
+                ProposerEvent::QuotesConsidered { .. }
+                | ProposerEvent::Claimed { .. }
+                | ProposerEvent::Pruned { .. } => None,
+            };
+            if let Some(e) = out {
+                hub.emit(e);
+            }
+        }
+    })
+}
