@@ -73,7 +73,8 @@ impl NodeMetrics {
             Gauge::default(),
         );
         // Metrics are `Arc`s inside: the registry and `Self` share them.
-        let mut r = Registry::with_prefix("epoch_rfq_node");
+        let mut root = Registry::default();
+        let r = root.sub_registry_with_prefix("epoch_rfq_node");
         r.register(
             "quotes_accepted",
             "Quotes stored in the pool, by entry path and outcome",
@@ -112,11 +113,15 @@ impl NodeMetrics {
             "Quotes evicted from the pool (room or stale epochs) since start",
             pool_evicted.clone(),
         );
-        r.register("p2p_peers", "Connected gossip peers", peers.clone());
         r.register(
             "current_slot",
             "Current L2 slot (last snapshot)",
             current_slot.clone(),
+        );
+        root.sub_registry_with_prefix("epoch_rfq_p2p").register(
+            "peers",
+            "Connected gossip peers",
+            peers.clone(),
         );
         // Pre-create the rejection series so dashboards see zeros rather than gaps.
         for path in [IngestPath::Rpc, IngestPath::Gossip, IngestPath::Local] {
@@ -125,7 +130,7 @@ impl NodeMetrics {
             }
         }
         Self {
-            registry: r,
+            registry: root,
             accepted,
             rejected,
             gossip_received,

@@ -461,7 +461,7 @@ async fn metrics_count_by_path_and_reason() {
             "epoch_rfq_node_pool_quotes 2",
             "epoch_rfq_node_rpc_calls_total{method=\"node_addEpochProofQuote\"} 3",
             "epoch_rfq_node_current_slot 65",
-            "epoch_rfq_node_p2p_peers 0",
+            "epoch_rfq_p2p_peers 0",
         ] {
             assert!(m.contains(line), "missing {line}\n{m}");
         }

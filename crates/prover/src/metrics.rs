@@ -1,4 +1,4 @@
-//! The prover's metrics (prometheus-client), registered under the `prover` prefix of a registry
+//! The prover's metrics (prometheus-client), registered under the `epoch_rfq_prover` prefix of a registry
 //! the CLI serves on `/metrics`.
 
 use std::sync::atomic::AtomicU64;
@@ -62,10 +62,10 @@ impl Default for ProverMetrics {
 }
 
 impl ProverMetrics {
-    /// New metrics, registered in `registry` under the prefix `prover`.
+    /// New metrics, registered in `registry` under the prefix `epoch_rfq_prover`.
     pub fn new(registry: &mut Registry) -> Self {
         let m = Self::default();
-        let r = registry.sub_registry_with_prefix("prover");
+        let r = registry.sub_registry_with_prefix("epoch_rfq_prover");
         r.register(
             "last_good_tick_timestamp_seconds",
             "Unix time of the main loop's last tick that completed without error (GET /health)",
@@ -345,18 +345,21 @@ mod tests {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         assert!(
-            text.contains(r#"prover_quotes_sent_total{path="http"} 1"#),
+            text.contains(r#"epoch_rfq_prover_quotes_sent_total{path="http"} 1"#),
             "{text}"
         );
         assert!(
-            text.contains(r#"prover_no_quote_total{reason="timeout"} 1"#),
+            text.contains(r#"epoch_rfq_prover_no_quote_total{reason="timeout"} 1"#),
             "{text}"
         );
         assert!(
-            text.contains(r#"prover_job_outcomes_total{state="completed"} 1"#),
+            text.contains(r#"epoch_rfq_prover_job_outcomes_total{state="completed"} 1"#),
             "{text}"
         );
-        assert!(text.contains("prover_bond_available 200000"), "{text}");
+        assert!(
+            text.contains("epoch_rfq_prover_bond_available 200000"),
+            "{text}"
+        );
         assert_eq!(m.quotes_sent_count("http"), 1);
         assert_eq!(m.no_quote_count("timeout"), 1);
         assert_eq!(m.no_quote_count("bond"), 0);
@@ -401,7 +404,7 @@ mod health_tests {
         assert!(body.starts_with("unhealthy: no good tick for"), "{body}");
         let (_, text) = get(&format!("http://{addr}/metrics")).await;
         assert!(
-            text.contains("prover_last_good_tick_timestamp_seconds 1"),
+            text.contains("epoch_rfq_prover_last_good_tick_timestamp_seconds 1"),
             "{text}"
         );
         server.abort();
