@@ -1,7 +1,7 @@
 //! Prometheus metrics of the node (`GET /metrics`).
 
 use epoch_rfq_pool::{PoolStats, RejectReason};
-use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -175,7 +175,14 @@ impl NodeMetrics {
     }
 
     /// Text exposition after updating the gauges.
-    pub(crate) fn render(&self, pool: &PoolStats, peers: u64, current_slot: Option<u64>) -> String {
+    /// With `p2p`, the gossip service's own metrics follow the node's.
+    pub(crate) fn render(
+        &self,
+        pool: &PoolStats,
+        peers: u64,
+        current_slot: Option<u64>,
+        p2p: Option<&epoch_rfq_p2p::P2pHandle>,
+    ) -> String {
         let g = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         self.pool_quotes.set(g(pool.quotes as u64));
         self.pool_epochs.set(g(pool.epochs as u64));
@@ -188,7 +195,11 @@ impl NodeMetrics {
         }
         let mut out = String::with_capacity(8 * 1024);
         // Writing into a String cannot fail.
-        let _ = encode(&mut out, &self.registry);
+        let _ = encode_registry(&mut out, &self.registry);
+        if let Some(p2p) = p2p {
+            let _ = p2p.encode_metrics(&mut out);
+        }
+        let _ = encode_eof(&mut out);
         out
     }
 }

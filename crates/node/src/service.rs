@@ -424,6 +424,7 @@ impl NodeService {
             &self.inner.pool.stats(),
             self.peers(),
             snap.map(|s| s.current_slot),
+            self.inner.p2p.as_ref(),
         )
     }
 }
