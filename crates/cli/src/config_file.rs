@@ -414,12 +414,31 @@ fn render(role: &str, sub_cmd: &Command, sub: &ArgMatches, applied: &Applied) ->
     }
     out.push_str("# Keys are option long names; each comment says where the value came from.\n");
     // By name: applying the file reorders clap's list, and a sorted file is easy to diff.
+    let key_role = match role {
+        "prover" => Some(crate::keys::KeyRole::Prover),
+        "proposer" => Some(crate::keys::KeyRole::Proposer),
+        _ => None,
+    };
     let mut args: Vec<&Arg> = settable_args(sub_cmd).collect();
     args.sort_by_key(|arg| arg.get_long());
     for arg in args {
         let id = arg.get_id().as_str();
         let Some(long) = arg.get_long() else { continue };
-        let env = arg.get_env().and_then(|e| e.to_str());
+        // The key options' variables depend on the role and are read when the key is loaded
+        // (see `keys::KeyArgs`), not by clap.
+        let key_env = key_role.and_then(|r| match id {
+            "keystore" => Some(r.keystore_env()),
+            "password_file" => Some(r.password_file_env()),
+            _ => None,
+        });
+        let env = arg.get_env().and_then(|e| e.to_str()).or(key_env);
+        if let (Some(var), None) = (key_env, sub.value_source(id))
+            && let Some(value) = std::env::var_os(var).filter(|v| !v.is_empty())
+        {
+            let value = toml_string(&value.to_string_lossy());
+            out.push_str(&format!("{long} = {value}  # env {var}\n"));
+            continue;
+        }
         let from_env = sub.value_source(id) == Some(ValueSource::EnvVariable);
         let env_note = match env {
             Some(e) if !from_env => format!(", env {e}"),
@@ -455,12 +474,7 @@ fn render(role: &str, sub_cmd: &Command, sub: &ArgMatches, applied: &Applied) ->
             _ => out.push_str(&format!("# {long}: not set{env_note}\n")),
         }
     }
-    let key_roles = match role {
-        "prover" => Some(crate::keys::KeyRole::Prover),
-        "proposer" => Some(crate::keys::KeyRole::Proposer),
-        _ => None,
-    };
-    if let Some(key_role) = key_roles {
+    if let Some(key_role) = key_role {
         let var = key_role.key_env();
         let state = if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
             "set (value redacted)"

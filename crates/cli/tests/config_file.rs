@@ -8,7 +8,11 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_epoch-rfq");
 
 /// Every variable these tests set or that could leak in from the environment running them.
-const CLEARED: [&str; 8] = [
+const CLEARED: [&str; 12] = [
+    "PROPOSER_KEYSTORE",
+    "PROPOSER_KEYSTORE_PASSWORD_FILE",
+    "PROVER_KEYSTORE",
+    "PROPOSER_PUBLISHER_PRIVATE_KEY",
     "EPOCH_RFQ_CONFIG",
     "ETHEREUM_HOSTS",
     "NODE_HTTP_ADDR",
@@ -225,6 +229,28 @@ fn print_config_redacts_secrets() {
     );
     assert!(
         text.contains("# signing key: env PROVER_PUBLISHER_PRIVATE_KEY set (value redacted)"),
+        "{text}"
+    );
+
+    // The proposer's keystore comes from its own variables, and says so.
+    let out = run(
+        &["proposer", "--print-config"],
+        &[
+            ("PROPOSER_KEYSTORE", "/keys/proposer.json"),
+            ("PROVER_KEYSTORE", "/keys/prover.json"),
+        ],
+    );
+    let text = stdout_ok(&out);
+    assert_eq!(
+        line(&text, "keystore"),
+        r#"keystore = "/keys/proposer.json"  # env PROPOSER_KEYSTORE"#
+    );
+    assert!(
+        text.contains("# password-file: not set, env PROPOSER_KEYSTORE_PASSWORD_FILE"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# signing key: env PROPOSER_PUBLISHER_PRIVATE_KEY not set"),
         "{text}"
     );
     let _ = std::fs::remove_file(file);
