@@ -23,6 +23,12 @@ pub struct EscrowArgs {
 /// Which chain and Rollup: the shared L1 settings (ETHEREUM_HOSTS, L1_CHAIN_ID checked against
 /// the chain, ROLLUP_CONTRACT_ADDRESS), or a deployment file for the Rollup.
 #[derive(Debug, Args)]
+// Global, as the seed's options were: they may follow the escrow subcommand.
+#[command(
+    mut_arg("ethereum_hosts", |a| a.global(true)),
+    mut_arg("l1_chain_id", |a| a.global(true)),
+    mut_arg("rollup_contract_address", |a| a.global(true))
+)]
 pub struct Target {
     #[command(flatten)]
     pub l1: L1Args,

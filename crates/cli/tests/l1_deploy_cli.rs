@@ -129,6 +129,12 @@ async fn deploy_then_deposit_and_status() {
                     ("ETHEREUM_HOSTS", url.as_str()),
                     ("ROLLUP_CONTRACT_ADDRESS", rollup.as_str()),
                 ];
+                // The chain-id check applies to escrow commands too (options after the
+                // subcommand, as before).
+                let refused = run(&["escrow", "status", "--json", "--l1-chain-id", "1"], &env);
+                assert!(!refused.status.success());
+                let err = String::from_utf8_lossy(&refused.stderr);
+                assert!(err.contains("L1_CHAIN_ID is 1 but"), "{err}");
                 ok(&run(
                     &[
                         "escrow",
