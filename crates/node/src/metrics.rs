@@ -74,6 +74,7 @@ impl NodeMetrics {
         );
         // Metrics are `Arc`s inside: the registry and `Self` share them.
         let mut root = Registry::default();
+        epoch_rfq_runtime::metrics::register_build_info(&mut root, "node");
         let r = root.sub_registry_with_prefix("epoch_rfq_node");
         r.register(
             "quotes_accepted",

@@ -465,6 +465,11 @@ async fn metrics_count_by_path_and_reason() {
         ] {
             assert!(m.contains(line), "missing {line}\n{m}");
         }
+        let build_info = format!(
+            "epoch_rfq_build_info{{version=\"{}\",role=\"node\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(m.contains(&build_info), "missing {build_info}\n{m}");
         node.shutdown().await;
     })
     .await;

@@ -25,9 +25,11 @@ pub struct ProposerMetrics {
 }
 
 impl ProposerMetrics {
-    /// New metrics, registered in `registry` under the prefix `epoch_rfq_proposer`.
+    /// New metrics, registered in `registry` (the root one the role serves) under the prefix
+    /// `epoch_rfq_proposer`, with `epoch_rfq_build_info{role="proposer"}`.
     pub fn new(registry: &mut Registry) -> Self {
         let m = Self::default();
+        epoch_rfq_runtime::metrics::register_build_info(registry, "proposer");
         let r = registry.sub_registry_with_prefix("epoch_rfq_proposer");
         r.register(
             "quotes_considered",
@@ -173,6 +175,11 @@ mod tests {
             r#"epoch_rfq_proposer_claim_failures_total{reason="insufficient_escrow"} 1"#,
             "epoch_rfq_proposer_epochs_unclaimed_total 1",
             "epoch_rfq_proposer_blocks_proposed_total 1",
+            concat!(
+                "epoch_rfq_build_info{version=\"",
+                env!("CARGO_PKG_VERSION"),
+                "\",role=\"proposer\"} 1"
+            ),
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }

@@ -62,9 +62,11 @@ impl Default for ProverMetrics {
 }
 
 impl ProverMetrics {
-    /// New metrics, registered in `registry` under the prefix `epoch_rfq_prover`.
+    /// New metrics, registered in `registry` (the root one the role serves) under the prefix
+    /// `epoch_rfq_prover`, with `epoch_rfq_build_info{role="prover"}`.
     pub fn new(registry: &mut Registry) -> Self {
         let m = Self::default();
+        epoch_rfq_runtime::metrics::register_build_info(registry, "prover");
         let r = registry.sub_registry_with_prefix("epoch_rfq_prover");
         r.register(
             "last_good_tick_timestamp_seconds",
@@ -358,6 +360,14 @@ mod tests {
         );
         assert!(
             text.contains("epoch_rfq_prover_bond_available 200000"),
+            "{text}"
+        );
+        assert!(
+            text.contains(concat!(
+                "epoch_rfq_build_info{version=\"",
+                env!("CARGO_PKG_VERSION"),
+                "\",role=\"prover\"} 1"
+            )),
             "{text}"
         );
         assert_eq!(m.quotes_sent_count("http"), 1);
