@@ -4,21 +4,20 @@
 use std::path::PathBuf;
 
 use alloy_primitives::{Address, U256};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
-use epoch_rfq_l1::{DeployParams, deploy_with_signer};
+use epoch_rfq_l1::alloy::providers::Provider;
+use epoch_rfq_l1::args::{L1Args, L1ArgsError};
+use epoch_rfq_l1::{DeployParams, L1Client, connect_provider, deploy};
 
 use crate::keys::KeyArgs;
 
 #[derive(Debug, Args)]
 pub struct DeployArgs {
-    /// L1 JSON-RPC URL (http(s):// or ws(s)://). A comma-separated list uses the first.
-    #[arg(
-        long = "l1-url",
-        env = "ETHEREUM_HOSTS",
-        default_value = "http://127.0.0.1:8545"
-    )]
-    pub l1_url: String,
+    /// ETHEREUM_HOSTS and L1_CHAIN_ID (checked before anything is sent); ROLLUP_CONTRACT_ADDRESS
+    /// is not used (the Rollup is what this deploys).
+    #[command(flatten)]
+    pub l1: L1Args,
 
     #[command(flatten)]
     pub key: KeyArgs,
@@ -83,18 +82,9 @@ fn parse_mint(s: &str) -> Result<(Address, U256), String> {
     Ok((address, amount))
 }
 
-/// The first URL of an `ETHEREUM_HOSTS`-style list.
-pub fn first_l1_url(hosts: &str) -> Result<String> {
-    let url = hosts.split(',').map(str::trim).find(|s| !s.is_empty());
-    match url {
-        Some(u) => Ok(u.to_string()),
-        None => bail!("ETHEREUM_HOSTS / --l1-url is empty"),
-    }
-}
-
 pub fn run(args: DeployArgs) -> Result<()> {
     let signer = args.key.load()?;
-    let url = first_l1_url(&args.l1_url)?;
+    let url = args.l1.url()?.to_owned();
     let params = DeployParams {
         slot_duration: args.slot_duration,
         epoch_duration: args.epoch_duration,
@@ -111,9 +101,26 @@ pub fn run(args: DeployArgs) -> Result<()> {
     };
     let runtime = crate::runtime()?;
     let deployment = runtime.block_on(async {
-        let (deployment, client) = deploy_with_signer(&url, signer, &params)
+        let deployer = signer.address();
+        let provider = connect_provider(&url, Some(signer))
+            .await
+            .with_context(|| format!("cannot reach the L1 at {url} (ETHEREUM_HOSTS)"))?;
+        let actual = provider
+            .get_chain_id()
+            .await
+            .with_context(|| format!("reading the chain id of {url} (ETHEREUM_HOSTS)"))?;
+        if actual != args.l1.l1_chain_id {
+            return Err(L1ArgsError::ChainIdMismatch {
+                configured: args.l1.l1_chain_id,
+                actual,
+                url: url.clone(),
+            }
+            .into());
+        }
+        let deployment = deploy(&provider, deployer, &params)
             .await
             .with_context(|| format!("deploying to {url}"))?;
+        let client = L1Client::from_info(provider, deployment.info(), Some(deployer));
         for (to, amount) in &args.mint {
             client
                 .mint(*to, *amount)

@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 
 use alloy_primitives::{Address, U256};
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
+use epoch_rfq_l1::args::L1Args;
 use epoch_rfq_l1::{Deployment, EscrowStatus, L1Client};
 
-use crate::deploy_cmd::first_l1_url;
-use crate::keys::KeyArgs;
+use crate::keys::{KeyArgs, KeyRole};
 
 #[derive(Debug, Args)]
 pub struct EscrowArgs {
@@ -20,24 +20,21 @@ pub struct EscrowArgs {
     pub target: Target,
 }
 
-/// Which chain and Rollup.
+/// Which chain and Rollup: the shared L1 settings (ETHEREUM_HOSTS, L1_CHAIN_ID checked against
+/// the chain, ROLLUP_CONTRACT_ADDRESS), or a deployment file for the Rollup.
 #[derive(Debug, Args)]
+// Global, as the seed's options were: they may follow the escrow subcommand.
+#[command(
+    mut_arg("ethereum_hosts", |a| a.global(true)),
+    mut_arg("l1_chain_id", |a| a.global(true)),
+    mut_arg("rollup_contract_address", |a| a.global(true))
+)]
 pub struct Target {
-    /// L1 JSON-RPC URL (http(s):// or ws(s)://). A comma-separated list uses the first.
-    #[arg(
-        long = "l1-url",
-        env = "ETHEREUM_HOSTS",
-        default_value = "http://127.0.0.1:8545",
-        global = true
-    )]
-    pub l1_url: String,
-
-    /// The Rollup contract (its escrow and token are read from it).
-    #[arg(long, env = "ROLLUP_CONTRACT_ADDRESS", global = true)]
-    pub rollup: Option<Address>,
+    #[command(flatten)]
+    pub l1: L1Args,
 
     /// A deployment file written by `epoch-rfq deploy --out` (instead of --rollup).
-    #[arg(long, value_name = "FILE", conflicts_with = "rollup", global = true)]
+    #[arg(long, value_name = "FILE", global = true)]
     pub deployment: Option<PathBuf>,
 }
 
@@ -77,28 +74,31 @@ pub enum EscrowCommand {
     },
 }
 
-fn has_key(key: &KeyArgs) -> bool {
-    key.private_key.is_some() || key.keystore.is_some()
-}
-
 impl Target {
-    fn rollup(&self) -> Result<Address> {
-        match (&self.deployment, self.rollup) {
-            (Some(path), _) => Ok(Deployment::read(path)?.rollup),
-            (None, Some(rollup)) => Ok(rollup),
-            (None, None) => bail!(
-                "which Rollup? set ROLLUP_CONTRACT_ADDRESS (or --rollup), or pass --deployment FILE"
-            ),
+    /// The L1 settings with the Rollup taken from `--deployment` when given.
+    fn l1(&self) -> Result<L1Args> {
+        let mut l1 = self.l1.clone();
+        if let Some(path) = &self.deployment {
+            if l1.rollup_contract_address.is_some() {
+                bail!(
+                    "both --deployment and ROLLUP_CONTRACT_ADDRESS (--rollup) name the Rollup: \
+                     choose one"
+                );
+            }
+            l1.rollup_contract_address = Some(Deployment::read(path)?.rollup);
         }
+        if l1.rollup_contract_address.is_none() {
+            bail!(
+                "which Rollup? set ROLLUP_CONTRACT_ADDRESS (or --rollup), or pass --deployment FILE"
+            );
+        }
+        Ok(l1)
     }
 
     async fn client(&self, key: Option<&KeyArgs>) -> Result<L1Client> {
-        let url = first_l1_url(&self.l1_url)?;
-        let rollup = self.rollup()?;
+        let l1 = self.l1()?;
         let signer = key.map(KeyArgs::load).transpose()?;
-        L1Client::connect(&url, rollup, signer)
-            .await
-            .with_context(|| format!("connecting to the Rollup {rollup} at {url}"))
+        Ok(l1.connect(signer).await?)
     }
 }
 
@@ -142,7 +142,7 @@ async fn run_async(args: EscrowArgs) -> Result<()> {
             print_status(&c.escrow_status(me).await?, &c, false);
         }
         EscrowCommand::Status { account, json, key } => {
-            let with_key = has_key(&key);
+            let with_key = key.is_configured(KeyRole::Prover);
             let c = t.client(with_key.then_some(&key)).await?;
             let account = match (account, c.sender()) {
                 (Some(a), _) => a,

@@ -63,7 +63,9 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // Like `Cli::parse()`, with the role's config file (--config / EPOCH_RFQ_CONFIG) applied
+    // below env and flags, and --print-config answered.
+    let cli: Cli = epoch_rfq::config_file::parse_or_exit();
     // The sandbox prints its own story on stdout; its roles' logs stay at warnings unless
     // RUST_LOG asks for more.
     let default_level = match cli.command {

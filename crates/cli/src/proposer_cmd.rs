@@ -1,19 +1,21 @@
 //! `epoch-rfq proposer`: runs a proposer (SPEC §7) until Ctrl-C: a block in every slot it owns,
 //! the RFQ for the epoch to prove in its claim phase, the claim of the cheapest valid quote.
 //!
-//! Settings are [`ProposerArgs`] (every one an env var and a flag) plus the signing key, read
-//! from `PROPOSER_PUBLISHER_PRIVATE_KEY` only (never a plain flag value: it would show in `ps` and
-//! shell history). Where quotes come from is the caller's choice ([`QuoteSource`]): `main` builds
+//! Settings are [`ProposerArgs`] (every one an env var and a flag) plus the signing key
+//! ([`KeyArgs`]): `PROPOSER_PUBLISHER_PRIVATE_KEY`, or a keystore (`--keystore`/`PROPOSER_KEYSTORE`
+//! with `--password-file`/`PROPOSER_KEYSTORE_PASSWORD_FILE`); never a flag value (it would show in
+//! `ps` and shell history). Where quotes come from is the caller's choice ([`QuoteSource`]): `main` builds
 //! the node-URL source from `PROPOSER_COORDINATION_NODE_URL` ([`ProposerCmdArgs::node_url`]), the
 //! sandbox passes its own.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use alloy_signer_local::PrivateKeySigner;
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 use epoch_rfq_proposer::{Proposer, ProposerArgs, ProposerMetrics, QuoteSource};
+
+use crate::keys::{KeyArgs, KeyRole};
 
 /// `epoch-rfq proposer` options.
 #[derive(Debug, Clone, Args)]
@@ -21,15 +23,8 @@ pub struct ProposerCmdArgs {
     #[command(flatten)]
     pub proposer: ProposerArgs,
 
-    /// Hex private key of the proposer's L1 account (32 bytes, with or without 0x). Set it in the
-    /// environment, not on the command line.
-    #[arg(
-        long = "private-key",
-        env = "PROPOSER_PUBLISHER_PRIVATE_KEY",
-        hide_env_values = true,
-        hide = true
-    )]
-    pub private_key: Option<String>,
+    #[command(flatten)]
+    pub key: KeyArgs,
 }
 
 impl ProposerCmdArgs {
@@ -43,16 +38,6 @@ impl ProposerCmdArgs {
     }
 }
 
-/// Parses `PROPOSER_PUBLISHER_PRIVATE_KEY` without ever echoing it in an error.
-pub fn parse_proposer_key(hex_key: Option<&str>) -> Result<PrivateKeySigner> {
-    let Some(hex_key) = hex_key else {
-        bail!(
-            "no signing key: set PROPOSER_PUBLISHER_PRIVATE_KEY=0x<64 hex digits> in the environment"
-        );
-    };
-    crate::keys::parse_key_from_env_value("PROPOSER_PUBLISHER_PRIVATE_KEY", hex_key)
-}
-
 /// Validates the settings, connects to L1 (checking `L1_CHAIN_ID` against the node) and builds
 /// the proposer, without starting it (the sandbox subscribes to its events first).
 pub async fn build(
@@ -61,7 +46,7 @@ pub async fn build(
     metrics: ProposerMetrics,
 ) -> Result<Proposer> {
     let settings = args.proposer.validate()?;
-    let key = parse_proposer_key(args.private_key.as_deref())?;
+    let key = args.key.load_for(KeyRole::Proposer)?;
     let l1 = args.proposer.l1.connect(Some(key)).await?;
     let proposer = Proposer::new(l1, source, settings.config)?.with_metrics(metrics);
     tracing::info!(

@@ -15,6 +15,7 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.args(args)
         .env_remove("PROVER_PUBLISHER_PRIVATE_KEY")
         .env_remove("ETHEREUM_HOSTS")
+        .env_remove("L1_CHAIN_ID")
         .env_remove("ROLLUP_CONTRACT_ADDRESS")
         .env_remove("PROVER_KEYSTORE")
         .env_remove("PROVER_KEYSTORE_PASSWORD_FILE");
@@ -54,6 +55,26 @@ async fn deploy_then_deposit_and_status() {
                 .trim_end_matches('/')
         ));
         let out_path = out_file.to_str().unwrap().to_string();
+
+        // The wrong chain is refused before anything is sent.
+        let refused = tokio::task::spawn_blocking({
+            let (url, key) = (url.clone(), deployer_key.clone());
+            move || {
+                run(
+                    &["deploy"],
+                    &[
+                        ("ETHEREUM_HOSTS", &url),
+                        ("L1_CHAIN_ID", "1"),
+                        ("PROVER_PUBLISHER_PRIVATE_KEY", &key),
+                    ],
+                )
+            }
+        })
+        .await
+        .unwrap();
+        assert!(!refused.status.success());
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(err.contains("L1_CHAIN_ID is 1 but"), "{err}");
 
         // Deploy with the defaults of SPEC §3 and fund the prover.
         let mint = format!("{prover}=1000000");
@@ -108,6 +129,12 @@ async fn deploy_then_deposit_and_status() {
                     ("ETHEREUM_HOSTS", url.as_str()),
                     ("ROLLUP_CONTRACT_ADDRESS", rollup.as_str()),
                 ];
+                // The chain-id check applies to escrow commands too (options after the
+                // subcommand, as before).
+                let refused = run(&["escrow", "status", "--json", "--l1-chain-id", "1"], &env);
+                assert!(!refused.status.success());
+                let err = String::from_utf8_lossy(&refused.stderr);
+                assert!(err.contains("L1_CHAIN_ID is 1 but"), "{err}");
                 ok(&run(
                     &[
                         "escrow",

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use alloy_primitives::U256;
 use clap::Parser;
+use epoch_rfq::keys::KeyRole;
 use epoch_rfq::proposer_cmd::{self, ProposerCmdArgs};
 use epoch_rfq_l1::DeployParams;
 use epoch_rfq_l1::anvil::{ChainOptions, TestChain};
@@ -36,23 +37,38 @@ fn parse(argv: &[&str]) -> ProposerCmdArgs {
 
 #[test]
 fn keys_are_checked_and_never_echoed() {
-    let err = proposer_cmd::parse_proposer_key(None)
+    let args = parse(&["--coordination-node-url", " http://127.0.0.1:8000 "]);
+    assert_eq!(args.node_url(), Some("http://127.0.0.1:8000"));
+    let err = args
+        .key
+        .load_with_env(KeyRole::Proposer, |_| None)
         .expect_err("no key")
         .to_string();
     assert!(err.contains("PROPOSER_PUBLISHER_PRIVATE_KEY"), "{err}");
     let secret = "zz".repeat(32);
-    let err = proposer_cmd::parse_proposer_key(Some(&secret))
+    let err = args
+        .key
+        .load_with_env(KeyRole::Proposer, |_| Some(secret.clone()))
         .expect_err("bad key")
         .to_string();
     assert!(!err.contains(&secret), "{err}");
     let key = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
-    let signer = proposer_cmd::parse_proposer_key(Some(&format!("0x{key}\n"))).expect("valid");
+    let signer = args
+        .key
+        .load_with_env(KeyRole::Proposer, |name| {
+            (name == "PROPOSER_PUBLISHER_PRIVATE_KEY").then(|| format!("0x{key}\n"))
+        })
+        .expect("valid");
     assert_eq!(
         signer.address().to_string(),
         "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
     );
-    let a = parse(&["--coordination-node-url", " http://127.0.0.1:8000 "]);
-    assert_eq!(a.node_url(), Some("http://127.0.0.1:8000"));
+    // A key on the command line is not an option at all.
+    let err = Cli::try_parse_from(["proposer", "--private-key", key])
+        .expect_err("unknown argument")
+        .to_string();
+    assert!(err.contains("unexpected argument '--private-key'"), "{err}");
+    assert!(!err.contains(key), "{err}");
 }
 
 #[tokio::test]
@@ -90,9 +106,14 @@ async fn runs_against_anvil_until_shutdown() {
             rollup.as_str(),
             "--polling-interval-ms",
             "200",
-            "--private-key",
-            key.as_str(),
         ];
+        // The sandbox's way of handing over a key in process; the binary reads
+        // PROPOSER_PUBLISHER_PRIVATE_KEY.
+        let parse = |argv: &[&str]| {
+            let mut args = parse(argv);
+            args.key.private_key = Some(key.clone());
+            args
+        };
 
         // The wrong chain id is refused before anything is sent.
         let mut wrong = base.to_vec();

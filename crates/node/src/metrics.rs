@@ -4,7 +4,7 @@ use std::sync::atomic::AtomicU64;
 
 use epoch_rfq_pool::{PoolStats, RejectReason};
 use epoch_rfq_runtime::edge::EdgeMetrics;
-use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -80,7 +80,9 @@ impl NodeMetrics {
             Gauge::default(),
         );
         // Metrics are `Arc`s inside: the registry and `Self` share them.
-        let mut r = Registry::with_prefix("epoch_rfq_node");
+        let mut root = Registry::default();
+        epoch_rfq_runtime::metrics::register_build_info(&mut root, "node");
+        let r = root.sub_registry_with_prefix("epoch_rfq_node");
         r.register(
             "quotes_accepted",
             "Quotes stored in the pool, by entry path and outcome",
@@ -119,7 +121,6 @@ impl NodeMetrics {
             "Quotes evicted from the pool (room or stale epochs) since start",
             pool_evicted.clone(),
         );
-        r.register("p2p_peers", "Connected gossip peers", peers.clone());
         r.register(
             "current_slot",
             "Current L2 slot (last snapshot)",
@@ -132,7 +133,12 @@ impl NodeMetrics {
             l1_view_age.clone(),
         );
         let edge = EdgeMetrics::new();
-        edge.register(&mut r);
+        edge.register(r);
+        root.sub_registry_with_prefix("epoch_rfq_p2p").register(
+            "peers",
+            "Connected gossip peers",
+            peers.clone(),
+        );
         // Pre-create the rejection series so dashboards see zeros rather than gaps.
         for path in [IngestPath::Rpc, IngestPath::Gossip, IngestPath::Local] {
             for code in RejectReason::CODES {
@@ -140,7 +146,7 @@ impl NodeMetrics {
             }
         }
         Self {
-            registry: r,
+            registry: root,
             accepted,
             rejected,
             gossip_received,
@@ -191,12 +197,14 @@ impl NodeMetrics {
     }
 
     /// Text exposition after updating the gauges.
+    /// With `p2p`, the gossip service's own metrics follow the node's.
     pub(crate) fn render(
         &self,
         pool: &PoolStats,
         peers: u64,
         current_slot: Option<u64>,
         l1_view_age: std::time::Duration,
+        p2p: Option<&epoch_rfq_p2p::P2pHandle>,
     ) -> String {
         self.l1_view_age.set(l1_view_age.as_secs_f64());
         let g = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
@@ -211,7 +219,11 @@ impl NodeMetrics {
         }
         let mut out = String::with_capacity(8 * 1024);
         // Writing into a String cannot fail.
-        let _ = encode(&mut out, &self.registry);
+        let _ = encode_registry(&mut out, &self.registry);
+        if let Some(p2p) = p2p {
+            let _ = p2p.encode_metrics(&mut out);
+        }
+        let _ = encode_eof(&mut out);
         out
     }
 }

@@ -600,6 +600,7 @@ impl NodeService {
             self.peers(),
             snap.map(|s| s.current_slot),
             l1_view_age,
+            self.inner.p2p.as_ref(),
         )
     }
 }

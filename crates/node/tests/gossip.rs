@@ -126,6 +126,16 @@ async fn quotes_propagate_and_invalid_ones_are_not_forwarded() {
             "epoch_rfq_node_quotes_rejected_total{path=\"gossip\",reason=\"malformed\"} 1"
         ));
         assert!(m.contains("epoch_rfq_node_gossip_received_total"));
+        // The gossip service's counters and gossipsub's own metrics are on the same page, once.
+        assert!(
+            m.contains("epoch_rfq_p2p_validation_rejected_total 2"),
+            "{m}"
+        );
+        assert!(m.contains("# TYPE epoch_rfq_p2p_received counter"), "{m}");
+        assert!(m.contains("epoch_rfq_p2p_gossipsub_"), "{m}");
+        assert!(m.contains("epoch_rfq_p2p_peers "), "{m}");
+        assert_eq!(m.matches("# EOF").count(), 1, "{m}");
+        assert!(m.ends_with("# EOF\n"), "{m}");
         // A stale but well-signed quote is ignored, not rejected.
         let stale = sign(
             8,

@@ -473,10 +473,15 @@ async fn metrics_count_by_path_and_reason() {
             "epoch_rfq_node_pool_quotes 2",
             "epoch_rfq_node_rpc_calls_total{method=\"node_addEpochProofQuote\"} 3",
             "epoch_rfq_node_current_slot 65",
-            "epoch_rfq_node_p2p_peers 0",
+            "epoch_rfq_p2p_peers 0",
         ] {
             assert!(m.contains(line), "missing {line}\n{m}");
         }
+        let build_info = format!(
+            "epoch_rfq_build_info{{version=\"{}\",role=\"node\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(m.contains(&build_info), "missing {build_info}\n{m}");
         node.shutdown().await;
     })
     .await;

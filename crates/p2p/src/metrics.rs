@@ -1,6 +1,15 @@
-//! Counters of the gossip service.
+//! Counters of the gossip service, and their Prometheus form.
+//!
+//! [`crate::P2pHandle::encode_metrics`] writes them as `epoch_rfq_p2p_…_total` counters together
+//! with gossipsub's own metrics (`epoch_rfq_p2p_gossipsub_…`: mesh peers, scores, messages per
+//! topic). The peer count is the role's to export (`epoch_rfq_p2p_peers`, also when P2P is off).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
 
 #[derive(Default, Debug)]
 pub(crate) struct Counter(AtomicU64);
@@ -70,4 +79,59 @@ pub struct P2pMetrics {
     pub peers: u64,
     /// Peers disconnected and banned because their score fell below the graylist threshold.
     pub graylist_disconnects: u64,
+}
+
+/// Exports [`Counters`] at scrape time.
+#[derive(Debug)]
+pub(crate) struct CountersCollector(pub(crate) Arc<Counters>);
+
+impl prometheus_client::collector::Collector for CountersCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let m = self.0.snapshot();
+        let series: [(&str, &str, u64); 9] = [
+            ("published", "Messages published successfully", m.published),
+            (
+                "publish_failed",
+                "Publish attempts that failed (no peers, duplicates, ...)",
+                m.publish_failed,
+            ),
+            (
+                "received",
+                "Messages received, decoded and handed to the application",
+                m.received,
+            ),
+            (
+                "validation_accepted",
+                "Messages validated Accept",
+                m.accepted,
+            ),
+            ("validation_ignored", "Messages validated Ignore", m.ignored),
+            (
+                "validation_rejected",
+                "Messages validated Reject",
+                m.rejected,
+            ),
+            (
+                "undecodable",
+                "Messages rejected as invalid snappy or over the decompressed size cap",
+                m.undecodable,
+            ),
+            (
+                "dropped",
+                "Received messages dropped because the application's queue was full",
+                m.dropped,
+            ),
+            (
+                "graylist_disconnects",
+                "Peers disconnected and banned for a score below the graylist threshold",
+                m.graylist_disconnects,
+            ),
+        ];
+        for (name, help, value) in series {
+            let name = format!("epoch_rfq_p2p_{name}");
+            let metric = encoder.encode_descriptor(&name, help, None, MetricType::Counter)?;
+            ConstCounter::new(value).encode(metric)?;
+        }
+        Ok(())
+    }
 }

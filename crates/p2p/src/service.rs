@@ -91,6 +91,8 @@ pub struct P2pHandle {
     local_peer_id: PeerId,
     topic: Arc<str>,
     counters: Arc<Counters>,
+    /// The counters and gossipsub's own metrics (see [`Self::encode_metrics`]).
+    registry: Arc<prometheus_client::registry::Registry>,
 }
 
 impl std::fmt::Debug for P2pHandle {
@@ -176,6 +178,13 @@ impl P2pHandle {
         self.counters.snapshot()
     }
 
+    /// Appends the service's metrics in Prometheus text form, without the closing `# EOF` (the
+    /// caller ends its exposition with [`prometheus_client::encoding::text::encode_eof`]): the
+    /// counters as `epoch_rfq_p2p_…_total` and gossipsub's own as `epoch_rfq_p2p_gossipsub_…`.
+    pub fn encode_metrics(&self, out: &mut String) -> std::fmt::Result {
+        prometheus_client::encoding::text::encode_registry(out, &self.registry)
+    }
+
     /// Stops the service and closes all connections. Idempotent.
     pub async fn shutdown(&self) {
         let _ = self.request(Command::Shutdown).await;
@@ -204,7 +213,16 @@ impl P2pService {
         config.validate()?;
         let counters = Arc::new(Counters::default());
         let topic = IdentTopic::new(config.topic.clone());
-        let mut swarm = build_swarm(&config, &topic, counters.clone())?;
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(crate::metrics::CountersCollector(
+            counters.clone(),
+        )));
+        let mut swarm = build_swarm(
+            &config,
+            &topic,
+            counters.clone(),
+            registry.sub_registry_with_prefix("epoch_rfq_p2p_gossipsub"),
+        )?;
         let local_peer_id = *swarm.local_peer_id();
 
         swarm
@@ -305,6 +323,7 @@ impl P2pService {
                 local_peer_id,
                 topic: topic_str,
                 counters,
+                registry: Arc::new(registry),
             },
             in_rx,
         ))
@@ -315,6 +334,7 @@ fn build_swarm(
     config: &P2pConfig,
     topic: &IdentTopic,
     counters: Arc<Counters>,
+    metrics: &mut prometheus_client::registry::Registry,
 ) -> Result<Swarm<Behaviour>, P2pError> {
     let gossip_config = gossipsub::ConfigBuilder::default()
         .validation_mode(ValidationMode::Strict)
@@ -346,7 +366,8 @@ fn build_swarm(
         filter,
         transform,
     )
-    .map_err(|e| P2pError::Build(format!("gossipsub: {e}")))?;
+    .map_err(|e| P2pError::Build(format!("gossipsub: {e}")))?
+    .with_metrics(metrics, gossipsub::MetricsConfig::default());
     gossipsub
         .with_peer_score(
             config.scoring.params(topic.hash()),

@@ -1,4 +1,4 @@
-//! The proposer's metrics (prometheus-client), registered under the `proposer` prefix of a
+//! The proposer's metrics (prometheus-client), registered under the `epoch_rfq_proposer` prefix of a
 //! registry the CLI serves on `/metrics`.
 
 use prometheus_client::metrics::counter::Counter;
@@ -25,10 +25,12 @@ pub struct ProposerMetrics {
 }
 
 impl ProposerMetrics {
-    /// New metrics, registered in `registry` under the prefix `proposer`.
+    /// New metrics, registered in `registry` (the root one the role serves) under the prefix
+    /// `epoch_rfq_proposer`, with `epoch_rfq_build_info{role="proposer"}`.
     pub fn new(registry: &mut Registry) -> Self {
         let m = Self::default();
-        let r = registry.sub_registry_with_prefix("proposer");
+        epoch_rfq_runtime::metrics::register_build_info(registry, "proposer");
+        let r = registry.sub_registry_with_prefix("epoch_rfq_proposer");
         r.register(
             "quotes_considered",
             "Distinct quotes the RFQ received for the epoch to prove",
@@ -167,12 +169,17 @@ mod tests {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
         for line in [
-            "proposer_quotes_considered_total 1",
-            r#"proposer_quotes_dropped_total{reason="expired"} 2"#,
-            "proposer_claims_total 1",
-            r#"proposer_claim_failures_total{reason="insufficient_escrow"} 1"#,
-            "proposer_epochs_unclaimed_total 1",
-            "proposer_blocks_proposed_total 1",
+            "epoch_rfq_proposer_quotes_considered_total 1",
+            r#"epoch_rfq_proposer_quotes_dropped_total{reason="expired"} 2"#,
+            "epoch_rfq_proposer_claims_total 1",
+            r#"epoch_rfq_proposer_claim_failures_total{reason="insufficient_escrow"} 1"#,
+            "epoch_rfq_proposer_epochs_unclaimed_total 1",
+            "epoch_rfq_proposer_blocks_proposed_total 1",
+            concat!(
+                "epoch_rfq_build_info{version=\"",
+                env!("CARGO_PKG_VERSION"),
+                "\",role=\"proposer\"} 1"
+            ),
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }

@@ -1,4 +1,4 @@
-//! The prover's metrics (prometheus-client), registered under the `prover` prefix of a registry
+//! The prover's metrics (prometheus-client), registered under the `epoch_rfq_prover` prefix of a registry
 //! the CLI serves on `/metrics`.
 
 use std::sync::atomic::AtomicU64;
@@ -70,10 +70,12 @@ impl Default for ProverMetrics {
 }
 
 impl ProverMetrics {
-    /// New metrics, registered in `registry` under the prefix `prover`.
+    /// New metrics, registered in `registry` (the root one the role serves) under the prefix
+    /// `epoch_rfq_prover`, with `epoch_rfq_build_info{role="prover"}`.
     pub fn new(registry: &mut Registry) -> Self {
         let m = Self::default();
-        let r = registry.sub_registry_with_prefix("prover");
+        epoch_rfq_runtime::metrics::register_build_info(registry, "prover");
+        let r = registry.sub_registry_with_prefix("epoch_rfq_prover");
         r.register(
             "last_good_tick_timestamp_seconds",
             "Unix time of the claim watcher's last round that completed without error",
@@ -358,18 +360,29 @@ mod tests {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         assert!(
-            text.contains(r#"prover_quotes_sent_total{path="http"} 1"#),
+            text.contains(r#"epoch_rfq_prover_quotes_sent_total{path="http"} 1"#),
             "{text}"
         );
         assert!(
-            text.contains(r#"prover_no_quote_total{reason="timeout"} 1"#),
+            text.contains(r#"epoch_rfq_prover_no_quote_total{reason="timeout"} 1"#),
             "{text}"
         );
         assert!(
-            text.contains(r#"prover_job_outcomes_total{state="completed"} 1"#),
+            text.contains(r#"epoch_rfq_prover_job_outcomes_total{state="completed"} 1"#),
             "{text}"
         );
-        assert!(text.contains("prover_bond_available 200000"), "{text}");
+        assert!(
+            text.contains("epoch_rfq_prover_bond_available 200000"),
+            "{text}"
+        );
+        assert!(
+            text.contains(concat!(
+                "epoch_rfq_build_info{version=\"",
+                env!("CARGO_PKG_VERSION"),
+                "\",role=\"prover\"} 1"
+            )),
+            "{text}"
+        );
         assert_eq!(m.quotes_sent_count("http"), 1);
         assert_eq!(m.no_quote_count("timeout"), 1);
         assert_eq!(m.no_quote_count("bond"), 0);
