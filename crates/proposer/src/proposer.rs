@@ -336,24 +336,37 @@ impl Proposer {
         };
         report.unclaimed = self.watch(epoch, claim, slot).await?;
 
+        // Only the slot's proposer may propose and claim (anyone when the set is empty).
+        let ours = self
+            .l1
+            .proposer_at(slot)
+            .await?
+            .is_none_or(|owner| owner == self.me);
+        let free = ours && self.slot_free(slot).await?;
+
+        // When the slot's block goes out now, its `propose` prunes first (the Rollup does so when
+        // a prune is due): one transaction instead of two, so that with L1 blocks of half a slot
+        // the block still lands in its slot. Otherwise prune on its own.
+        let mut pending_before_prune = None;
         if self.l1.is_prune_due().await? {
-            report.pruned = self.prune(epoch.map(|e| e.epoch)).await?;
-            if report.pruned {
-                epoch = self.l1.epoch_to_prove_range().await?;
-                claim = match epoch {
-                    Some(_) => self.l1.proof_claim().await?,
-                    None => None,
-                };
+            if free {
+                pending_before_prune = Some(self.l1.pending_block_number().await?);
+            } else {
+                report.pruned = self.prune(epoch.map(|e| e.epoch)).await?;
+                if report.pruned {
+                    epoch = self.l1.epoch_to_prove_range().await?;
+                    claim = match epoch {
+                        Some(_) => self.l1.proof_claim().await?,
+                        None => None,
+                    };
+                }
             }
         }
 
-        // Only the slot's proposer may propose and claim (anyone when the set is empty).
-        if let Some(owner) = self.l1.proposer_at(slot).await?
-            && owner != self.me
-        {
+        if !ours {
             return Ok(report);
         }
-        let mut block = if self.slot_free(slot).await? {
+        let mut block = if free {
             let b = self.traffic.block_for_slot(slot);
             self.ensure_allowance(b.total_fees).await?;
             Some(b)
@@ -361,6 +374,7 @@ impl Proposer {
             None
         };
 
+        // (A prune is never due while the epoch to prove is in its unclaimed claim phase.)
         if let Some(range) = epoch
             && claim.is_none()
             && time.in_claim_phase(range.epoch, slot)
@@ -368,8 +382,22 @@ impl Proposer {
             report.claimed = self.rfq(range, slot, ts, &mut block, &mut report).await?;
         }
 
-        if let Some(b) = block {
-            report.proposed = self.propose(b).await?;
+        if let Some(b) = block
+            && let Some((proposed, tx)) = self.propose(b).await?
+        {
+            report.proposed = Some(proposed);
+            // The block took the number after the last proven one: its propose pruned.
+            if let Some(pending) = pending_before_prune
+                && proposed.number <= pending
+            {
+                info!(epoch = ?epoch.map(|e| e.epoch), %tx, "pruned the unproven blocks with the slot's block");
+                report.pruned = true;
+                self.metrics.pruned();
+                self.emit(ProposerEvent::Pruned {
+                    epoch: epoch.map(|e| e.epoch),
+                    tx,
+                });
+            }
         }
         Ok(report)
     }
@@ -495,7 +523,10 @@ impl Proposer {
         Ok(())
     }
 
-    async fn propose(&mut self, b: SyntheticBlock) -> Result<Option<BlockRecord>, ProposerError> {
+    async fn propose(
+        &mut self,
+        b: SyntheticBlock,
+    ) -> Result<Option<(BlockRecord, B256)>, ProposerError> {
         match self
             .l1
             .propose(U256::from(b.tx_count), b.total_fees, b.content_hash)
@@ -503,7 +534,7 @@ impl Proposer {
         {
             Ok(p) => {
                 self.block_proposed(p.block, p.tx.tx_hash, false);
-                Ok(Some(p.block))
+                Ok(Some((p.block, p.tx.tx_hash)))
             }
             // Another transaction (ours from a previous tick, or a race) used the slot.
             Err(e) if matches!(e.rollup_error(), Some(RollupError::SlotAlreadyUsed { .. })) => {
