@@ -116,7 +116,6 @@ async fn run_proposer(args: proposer_cmd::ProposerCmdArgs) -> Result<()> {
     let client = epoch_rfq_node::NodeClient::new(url)
         .map_err(|e| anyhow::anyhow!("PROPOSER_COORDINATION_NODE_URL={url:?}: {e}"))?;
     let source = Arc::new(wiring::NodeApiSource(client));
-    let mut registry = prometheus_client::registry::Registry::default();
-    let metrics = epoch_rfq_proposer::ProposerMetrics::new(&mut registry);
-    proposer_cmd::run(args, source, metrics, proposer_cmd::ctrl_c()).await
+    let ops = proposer_cmd::ProposerOps::new();
+    proposer_cmd::run_with_ops(args, source, ops, proposer_cmd::ctrl_c()).await
 }

@@ -6,14 +6,21 @@
 //! shell history). Where quotes come from is the caller's choice ([`QuoteSource`]): `main` builds
 //! the node-URL source from `PROPOSER_COORDINATION_NODE_URL` ([`ProposerCmdArgs::node_url`]), the
 //! sandbox passes its own.
+//!
+//! With `PROPOSER_METRICS_ADDR` (`--metrics-addr`), [`run_with_ops`] serves `GET /metrics`
+//! (Prometheus text), `GET /health` (liveness) and `GET /ready` (readiness) from the proposer's
+//! services `block_producer` and `rfq` ([`epoch_rfq_runtime::health`]).
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use alloy_signer_local::PrivateKeySigner;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use epoch_rfq_proposer::{Proposer, ProposerArgs, ProposerMetrics, QuoteSource};
+use epoch_rfq_runtime::health::{Health, Report};
+use prometheus_client::registry::Registry;
 
 /// `epoch-rfq proposer` options.
 #[derive(Debug, Clone, Args)]
@@ -30,6 +37,11 @@ pub struct ProposerCmdArgs {
         hide = true
     )]
     pub private_key: Option<String>,
+
+    /// Serve GET /metrics, /health and /ready on this address (e.g. 127.0.0.1:9465). Unset: not
+    /// served.
+    #[arg(long = "metrics-addr", env = "PROPOSER_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl ProposerCmdArgs {
@@ -82,6 +94,145 @@ pub async fn run(
 ) -> Result<()> {
     let mut proposer = build(args, source, metrics).await?;
     proposer.run(shutdown).await;
+    Ok(())
+}
+
+/// What the proposer's ops endpoints serve: its metrics in their registry, and its health.
+#[derive(Debug, Clone)]
+pub struct ProposerOps {
+    /// The registry behind `/metrics`.
+    pub registry: Arc<Registry>,
+    /// The proposer's metrics, registered in `registry`.
+    pub metrics: ProposerMetrics,
+    /// The role `proposer`'s health, behind `/health` and `/ready`.
+    pub health: Health,
+}
+
+impl ProposerOps {
+    /// A registry with the proposer's metrics, and an empty health for the role `proposer`.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let metrics = ProposerMetrics::new(&mut registry);
+        Self {
+            registry: Arc::new(registry),
+            metrics,
+            health: Health::new("proposer"),
+        }
+    }
+}
+
+impl Default for ProposerOps {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Listens on `addr` and serves [`serve_ops`] in a task; returns the bound address (`addr` may
+/// ask for port 0).
+pub async fn start_ops_server(
+    addr: SocketAddr,
+    ops: &ProposerOps,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on PROPOSER_METRICS_ADDR={addr}"))?;
+    let bound = listener.local_addr()?;
+    let (registry, health) = (ops.registry.clone(), ops.health.clone());
+    let task = tokio::spawn(async move {
+        if let Err(err) = serve_ops(listener, registry, health).await {
+            tracing::error!(%err, "the proposer's metrics server stopped");
+        }
+    });
+    tracing::info!(addr = %bound, "serving /metrics, /health and /ready");
+    Ok((bound, task))
+}
+
+/// Serves `GET /metrics` (the registry, OpenMetrics text), `GET /health` (liveness) and
+/// `GET /ready` (readiness), both 200 or 503 with the JSON of [`Health`]. A plain axum server;
+/// the hardened shared edge server can replace this one function.
+pub async fn serve_ops(
+    listener: tokio::net::TcpListener,
+    registry: Arc<Registry>,
+    health: Health,
+) -> std::io::Result<()> {
+    use axum::http::{StatusCode, header};
+    use axum::routing::get;
+
+    fn answer(report: Report) -> (StatusCode, [(header::HeaderName, &'static str); 1], String) {
+        let status = if report.ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            report.body,
+        )
+    }
+
+    let (live, ready) = (health.clone(), health);
+    let router = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let registry = registry.clone();
+                async move {
+                    let mut text = String::new();
+                    match prometheus_client::encoding::text::encode(&mut text, &registry) {
+                        Ok(()) => (
+                            StatusCode::OK,
+                            [(
+                                header::CONTENT_TYPE,
+                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                            )],
+                            text,
+                        ),
+                        Err(_) => (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            [(header::CONTENT_TYPE, "text/plain")],
+                            "metrics encoding failed".to_owned(),
+                        ),
+                    }
+                }
+            }),
+        )
+        .route(
+            "/health",
+            get(move || {
+                let h = live.clone();
+                async move { answer(h.liveness()) }
+            }),
+        )
+        .route(
+            "/ready",
+            get(move || {
+                let h = ready.clone();
+                async move { answer(h.readiness()) }
+            }),
+        );
+    axum::serve(listener, router).await
+}
+
+/// [`build`] with `ops`' metrics and health, serving them on `--metrics-addr` when given, then
+/// run until `shutdown` completes.
+pub async fn run_with_ops(
+    args: ProposerCmdArgs,
+    source: Arc<dyn QuoteSource>,
+    ops: ProposerOps,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let server = match args.metrics_addr {
+        Some(addr) => Some(start_ops_server(addr, &ops).await?.1),
+        None => None,
+    };
+    let mut proposer = build(args, source, ops.metrics.clone())
+        .await?
+        .with_health(&ops.health);
+    proposer.run(shutdown).await;
+    if let Some(server) = server {
+        server.abort();
+    }
     Ok(())
 }
 
