@@ -118,10 +118,15 @@ async fn run_proposer(args: proposer_cmd::ProposerCmdArgs) -> Result<()> {
     let client = epoch_rfq_node::NodeClient::new(url)
         .map_err(|e| anyhow::anyhow!("PROPOSER_COORDINATION_NODE_URL={url:?}: {e}"))?;
     let source = Arc::new(wiring::NodeApiSource(client));
-    let mut registry = prometheus_client::registry::Registry::default();
-    let metrics = epoch_rfq_proposer::ProposerMetrics::new(&mut registry);
+    let ops = proposer_cmd::ProposerOps::new();
     let life = epoch_rfq_runtime::lifecycle::Lifecycle::from_env()?;
-    let mut proposer = proposer_cmd::build(args, source, metrics).await?;
+    let server = match args.metrics_addr {
+        Some(addr) => Some(proposer_cmd::start_ops_server(addr, &ops).await?.1),
+        None => None,
+    };
+    let mut proposer = proposer_cmd::build(args, source, ops.metrics.clone())
+        .await?
+        .with_health(&ops.health);
     let token = life.token();
     // The proposer finishes its current tick (a claim transaction in flight settles) and
     // returns; returning before a stop was asked for is a failure the lifecycle reports.
@@ -130,5 +135,8 @@ async fn run_proposer(args: proposer_cmd::ProposerCmdArgs) -> Result<()> {
         Ok::<(), std::convert::Infallible>(())
     });
     life.run().await?;
+    if let Some(server) = server {
+        server.abort();
+    }
     Ok(())
 }

@@ -162,3 +162,143 @@ async fn runs_against_anvil_until_shutdown() {
     })
     .await;
 }
+
+/// A node stopped with SIGSTOP: the kernel still accepts connections, nothing ever answers.
+async fn hung_node() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listens");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (url, task)
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let r = reqwest::get(url).await.expect("GET");
+    let status = r.status().as_u16();
+    (status, r.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn a_hung_node_costs_no_block_and_shows_on_ready() {
+    bounded(60, async {
+        let mut chain = TestChain::start(ChainOptions {
+            block_time: Some(1),
+            ..ChainOptions::default()
+        })
+        .await
+        .expect("anvil");
+        let d = chain
+            .deploy(DeployParams {
+                slot_duration: 2,
+                epoch_duration: 4,
+                claim_window: 2,
+                ..DeployParams::default()
+            })
+            .await
+            .expect("deploys");
+        chain
+            .fund(
+                &[chain.address(PROPOSER).expect("account")],
+                U256::from(FUNDS),
+            )
+            .await
+            .expect("funds");
+        let (node_url, node) = hung_node().await;
+        let client = epoch_rfq_node::NodeClient::new(node_url.as_str()).expect("client");
+        let source = Arc::new(epoch_rfq::wiring::NodeApiSource(client));
+        // A free port for the ops server.
+        let ops_addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr");
+        let url = chain.url();
+        let rollup = d.info().rollup.to_string();
+        let key = chain.private_key_hex(PROPOSER).expect("key");
+        let ops_arg = ops_addr.to_string();
+        let args = parse(&[
+            "--l1-rpc-url",
+            url.as_str(),
+            "--rollup",
+            rollup.as_str(),
+            "--polling-interval-ms",
+            "200",
+            "--quote-fetch-timeout-ms",
+            "1000",
+            "--private-key",
+            key.as_str(),
+            "--metrics-addr",
+            ops_arg.as_str(),
+        ]);
+        let ops = proposer_cmd::ProposerOps::new();
+        let metrics = ops.metrics.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(proposer_cmd::run_with_ops(args, source, ops, async {
+            let _ = stopped.await;
+        }));
+        let reader = chain.reader().expect("reader");
+        let time = d.time();
+        while metrics.blocks_proposed_count() == 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (_, ts) = reader.latest_l1_block().await.expect("L1");
+        let first = time.slot_at(ts).expect("after genesis");
+        // The RFQ asks the hung node in the first claim phase and gives up at its deadline.
+        while metrics.quote_fetch_timeouts_count() == 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (_, ts) = reader.latest_l1_block().await.expect("L1");
+        let last = time.slot_at(ts).expect("after genesis");
+        assert!(
+            metrics.blocks_proposed_count() >= last - first,
+            "{} blocks in slots {first}..={last}",
+            metrics.blocks_proposed_count()
+        );
+
+        let base = format!("http://{ops_addr}");
+        let (status, body) = get(&format!("{base}/ready")).await;
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            body.contains("\"rfq\":{\"state\":\"degraded\"")
+                && body.contains("did not answer within 1000 ms"),
+            "{body}"
+        );
+        let (status, body) = get(&format!("{base}/health")).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body.contains("\"block_producer\":{\"state\":\"ok\""),
+            "{body}"
+        );
+        let (status, text) = get(&format!("{base}/metrics")).await;
+        assert_eq!(status, 200);
+        for name in [
+            "proposer_quote_fetch_timeouts_total",
+            "proposer_blocks_proposed_total",
+            "proposer_epochs_unclaimed_total",
+            "proposer_blocks_unclaimed_total",
+        ] {
+            assert!(text.contains(name), "{name} missing from\n{text}");
+        }
+
+        stop.send(()).expect("running");
+        task.await.expect("joins").expect("runs cleanly");
+        // Stopped: the ops server goes with the proposer.
+        let mut gone = false;
+        for _ in 0..40 {
+            if reqwest::get(format!("{base}/health")).await.is_err() {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(gone, "the ops server outlived the proposer");
+        node.abort();
+    })
+    .await;
+}

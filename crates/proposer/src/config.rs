@@ -85,6 +85,19 @@ pub struct ProposerConfig {
     /// epoch ends, and a quote that takes one more gossip hop loses to a dearer one by
     /// milliseconds.
     pub quote_collection: Duration,
+    /// The RFQ's own deadline for one query of the quote source. A query still unanswered after
+    /// this long is abandoned (counted as a source error, the `rfq` service degraded) and asked
+    /// again on the next tick. It runs beside block production, never in front of it: see
+    /// [`quote_wait`](Self::quote_wait).
+    pub quote_fetch_timeout: Duration,
+    /// How long a tick in a claim phase waits for the quote source's answer before the slot's
+    /// block goes out alone (the claim then follows in its own transaction once quotes arrive).
+    /// Waiting a little lets one `proposeAndClaim` carry both; capped at a quarter of a slot.
+    pub quote_wait: Duration,
+    /// Safety margin on top of the expected time for a claim to be mined (the observed L1 block
+    /// time): collection stops early enough that the claim of the best quote lands before that
+    /// quote's `validUntilSlot` ends.
+    pub claim_margin: Duration,
 }
 
 impl Default for ProposerConfig {
@@ -96,6 +109,9 @@ impl Default for ProposerConfig {
             max_claim_attempts: 5,
             event_capacity: 1_024,
             quote_collection: Duration::from_millis(2_000),
+            quote_fetch_timeout: Duration::from_millis(2_000),
+            quote_wait: Duration::from_millis(200),
+            claim_margin: Duration::from_millis(1_000),
         }
     }
 }
@@ -115,6 +131,15 @@ impl ProposerConfig {
         }
         if self.event_capacity == 0 {
             return Err(ConfigError::Zero("event_capacity"));
+        }
+        if self.quote_fetch_timeout.is_zero() {
+            return Err(ConfigError::Zero("PROPOSER_QUOTE_FETCH_TIMEOUT_MS"));
+        }
+        if self.quote_wait > self.quote_fetch_timeout {
+            return Err(ConfigError::QuoteWaitAboveFetchTimeout {
+                wait_ms: self.quote_wait.as_millis() as u64,
+                timeout_ms: self.quote_fetch_timeout.as_millis() as u64,
+            });
         }
         Ok(())
     }
@@ -146,6 +171,17 @@ pub enum ConfigError {
     /// `max_txs` above [`MAX_TXS_PER_BLOCK`].
     #[error("PROPOSER_MAX_TXS_PER_BLOCK ({0}) is above the limit of {MAX_TXS_PER_BLOCK}")]
     TooManyTxs(u64),
+    /// The block would wait for quotes longer than a quote query may take.
+    #[error(
+        "PROPOSER_QUOTE_WAIT_MS ({wait_ms}) is above PROPOSER_QUOTE_FETCH_TIMEOUT_MS ({timeout_ms}); \
+         lower the wait or raise the timeout"
+    )]
+    QuoteWaitAboveFetchTimeout {
+        /// The wait.
+        wait_ms: u64,
+        /// The fetch timeout.
+        timeout_ms: u64,
+    },
     /// `fee_per_tx_min > fee_per_tx_max`.
     #[error("PROPOSER_FEE_PER_TX_MIN ({min}) is above PROPOSER_FEE_PER_TX_MAX ({max})")]
     FeeRange {
@@ -183,6 +219,33 @@ pub struct ProposerArgs {
         default_value_t = 2_000
     )]
     pub proposer_quote_collection_ms: u64,
+
+    /// The RFQ's deadline for one query of the node's quote pool; an unanswered query is
+    /// abandoned and asked again on the next tick (block production never waits on it).
+    #[arg(
+        long = "quote-fetch-timeout-ms",
+        env = "PROPOSER_QUOTE_FETCH_TIMEOUT_MS",
+        default_value_t = 2_000
+    )]
+    pub proposer_quote_fetch_timeout_ms: u64,
+
+    /// How long a slot's block may wait for the quotes so that one proposeAndClaim carries both
+    /// (capped at a quarter of a slot); past it the block goes alone, the claim follows.
+    #[arg(
+        long = "quote-wait-ms",
+        env = "PROPOSER_QUOTE_WAIT_MS",
+        default_value_t = 200
+    )]
+    pub proposer_quote_wait_ms: u64,
+
+    /// Margin added to the observed L1 block time when deciding that the best quote's validity
+    /// ends too soon to keep collecting: its claim must be mined before `validUntilSlot` ends.
+    #[arg(
+        long = "claim-margin-ms",
+        env = "PROPOSER_CLAIM_MARGIN_MS",
+        default_value_t = 1_000
+    )]
+    pub proposer_claim_margin_ms: u64,
 
     /// Seed of the synthetic L2 traffic (same seed, same blocks).
     #[arg(
@@ -250,6 +313,9 @@ impl ProposerArgs {
         let config = ProposerConfig {
             polling_interval: Duration::from_millis(self.proposer_polling_interval_ms),
             quote_collection: Duration::from_millis(self.proposer_quote_collection_ms),
+            quote_fetch_timeout: Duration::from_millis(self.proposer_quote_fetch_timeout_ms),
+            quote_wait: Duration::from_millis(self.proposer_quote_wait_ms),
+            claim_margin: Duration::from_millis(self.proposer_claim_margin_ms),
             traffic: TrafficConfig {
                 seed: self.proposer_traffic_seed,
                 min_txs: self.proposer_min_txs_per_block,
@@ -316,6 +382,9 @@ mod tests {
         assert_eq!(s.config.polling_interval, Duration::from_secs(1));
         assert_eq!(s.config.traffic.seed, 9);
         assert_eq!(s.config.traffic.fee_per_tx_min, U256::from(16));
+        assert_eq!(s.config.quote_fetch_timeout, Duration::from_secs(2));
+        assert_eq!(s.config.quote_wait, Duration::from_millis(200));
+        assert_eq!(s.config.claim_margin, Duration::from_secs(1));
     }
 
     #[test]
@@ -343,6 +412,17 @@ mod tests {
             with(&["--fee-per-tx-min", "10", "--fee-per-tx-max", "9"]),
             Err(ConfigError::FeeRange { .. })
         ));
+        assert_eq!(
+            with(&["--quote-fetch-timeout-ms", "0"]),
+            Err(ConfigError::Zero("PROPOSER_QUOTE_FETCH_TIMEOUT_MS"))
+        );
+        assert_eq!(
+            with(&["--quote-fetch-timeout-ms", "100", "--quote-wait-ms", "101"]),
+            Err(ConfigError::QuoteWaitAboveFetchTimeout {
+                wait_ms: 101,
+                timeout_ms: 100
+            })
+        );
         assert_eq!(
             with(&["--l1-rpc-url", " , "]),
             Err(ConfigError::MissingL1Url)

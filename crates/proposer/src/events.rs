@@ -65,6 +65,10 @@ pub enum ProposerEvent {
         epoch: u64,
         /// Distinct quotes this proposer saw for it.
         quotes_seen: usize,
+        /// Its blocks, lost at the prune.
+        blocks: u64,
+        /// Its fees (paid by the blocks' proposers), earned by no prover.
+        total_fees: U256,
     },
     /// `prune()` removed the unproven blocks.
     Pruned {
@@ -123,9 +127,15 @@ impl std::fmt::Display for ProposerEvent {
                 f,
                 "epoch {epoch}: claimed for prover {prover} at {fee} bps, bond {bond}, tx {tx}"
             ),
-            Self::EpochUnclaimed { epoch, quotes_seen } => write!(
+            Self::EpochUnclaimed {
+                epoch,
+                quotes_seen,
+                blocks,
+                total_fees,
+            } => write!(
                 f,
-                "epoch {epoch}: claim phase ended UNCLAIMED ({quotes_seen} quote(s) seen)"
+                "epoch {epoch}: claim phase ended UNCLAIMED: {blocks} block(s) and fees \
+                 {total_fees} at stake ({quotes_seen} quote(s) seen)"
             ),
             Self::Pruned { epoch, tx } => match epoch {
                 Some(e) => write!(f, "pruned the unproven blocks from epoch {e}, tx {tx}"),
@@ -156,8 +166,11 @@ mod tests {
         let s = ProposerEvent::EpochUnclaimed {
             epoch: 2,
             quotes_seen: 0,
+            blocks: 3,
+            total_fees: U256::from(1_234),
         }
         .to_string();
         assert!(s.contains("UNCLAIMED") && !s.contains('\n'), "{s}");
+        assert!(s.contains("3 block(s)") && s.contains("fees 1234"), "{s}");
     }
 }

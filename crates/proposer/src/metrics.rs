@@ -19,6 +19,8 @@ pub struct ProposerMetrics {
     claims: Counter,
     claim_failures: Family<Labels, Counter>,
     epochs_unclaimed: Counter,
+    blocks_unclaimed: Counter,
+    quote_fetch_timeouts: Counter,
     blocks_proposed: Counter,
     prunes: Counter,
     source_errors: Counter,
@@ -57,6 +59,16 @@ impl ProposerMetrics {
             m.epochs_unclaimed.clone(),
         );
         r.register(
+            "blocks_unclaimed",
+            "Blocks in epochs whose claim phase ended without a claim (pruned, fees earned by no prover)",
+            m.blocks_unclaimed.clone(),
+        );
+        r.register(
+            "quote_fetch_timeouts",
+            "Quote-source queries abandoned at the RFQ's deadline (PROPOSER_QUOTE_FETCH_TIMEOUT_MS)",
+            m.quote_fetch_timeouts.clone(),
+        );
+        r.register(
             "blocks_proposed",
             "L2 blocks proposed (alone or with a claim)",
             m.blocks_proposed.clone(),
@@ -90,8 +102,13 @@ impl ProposerMetrics {
             .inc();
     }
 
-    pub(crate) fn epoch_unclaimed(&self) {
+    pub(crate) fn epoch_unclaimed(&self, blocks: u64) {
         self.epochs_unclaimed.inc();
+        self.blocks_unclaimed.inc_by(blocks);
+    }
+
+    pub(crate) fn quote_fetch_timed_out(&self) {
+        self.quote_fetch_timeouts.inc();
     }
 
     pub(crate) fn block_proposed(&self) {
@@ -135,6 +152,16 @@ impl ProposerMetrics {
         self.epochs_unclaimed.get()
     }
 
+    /// Blocks in unclaimed epochs.
+    pub fn blocks_unclaimed_count(&self) -> u64 {
+        self.blocks_unclaimed.get()
+    }
+
+    /// Quote queries abandoned at the RFQ's deadline.
+    pub fn quote_fetch_timeouts_count(&self) -> u64 {
+        self.quote_fetch_timeouts.get()
+    }
+
     /// Blocks proposed.
     pub fn blocks_proposed_count(&self) -> u64 {
         self.blocks_proposed.get()
@@ -164,7 +191,8 @@ mod tests {
         m.quote_dropped("expired");
         m.claimed();
         m.claim_failed("insufficient_escrow");
-        m.epoch_unclaimed();
+        m.epoch_unclaimed(3);
+        m.quote_fetch_timed_out();
         m.block_proposed();
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
@@ -180,6 +208,8 @@ mod tests {
                 env!("CARGO_PKG_VERSION"),
                 "\",role=\"proposer\"} 1"
             ),
+            "epoch_rfq_proposer_blocks_unclaimed_total 3",
+            "epoch_rfq_proposer_quote_fetch_timeouts_total 1",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }

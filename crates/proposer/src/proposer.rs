@@ -17,14 +17,17 @@ use epoch_rfq_l1::{
     BlockRecord, Claim, ClaimRejected, EpochRange, L1Client, L1Error, RollupError, TimeParams,
 };
 use epoch_rfq_quote::{QuoteId, SIGNATURE_LEN};
+use epoch_rfq_runtime::health::{Health, ServiceHealth};
 use tokio::sync::broadcast;
-use tracing::{debug, info, warn};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
 
 use crate::config::{ConfigError, ProposerConfig};
 use crate::events::ProposerEvent;
 use crate::metrics::ProposerMetrics;
 use crate::rfq::{Candidate, ChainView, DropReason, local_check, rank};
-use crate::source::QuoteSource;
+use crate::source::{QuoteSource, ReceivedQuote, SourceError};
 use crate::traffic::{SyntheticBlock, TrafficGenerator};
 
 /// Why the proposer cannot start or a tick failed.
@@ -64,23 +67,55 @@ type QuoteKey = (QuoteId, [u8; SIGNATURE_LEN]);
 #[derive(Debug)]
 struct Auction {
     epoch: u64,
+    /// Its blocks and fees (what is lost if nobody claims it).
+    range: EpochRange,
     /// A claim was seen (or made) for it.
     claimed: bool,
     /// Its unclaimed end was reported.
     reported: bool,
     /// Every quote seen, with the code of its last drop (`None`: never dropped).
     seen: HashMap<QuoteKey, Option<&'static str>>,
+    /// The quote source's last answer: a tick whose query is still out claims from these.
+    quotes: Vec<ReceivedQuote>,
 }
 
 impl Auction {
-    fn new(epoch: u64) -> Self {
+    fn new(range: EpochRange) -> Self {
         Self {
-            epoch,
+            epoch: range.epoch,
+            range,
             claimed: false,
             reported: false,
             seen: HashMap::new(),
+            quotes: Vec::new(),
         }
     }
+}
+
+/// How one query of the quote source ended.
+type FetchResult = Result<Result<Vec<ReceivedQuote>, SourceError>, tokio::time::error::Elapsed>;
+
+/// A query of the quote source, running in its own task beside the ticks (a hung node holds up
+/// only this task, never block production). Aborted when dropped.
+struct Fetch {
+    epoch: u64,
+    started: Instant,
+    task: JoinHandle<FetchResult>,
+}
+
+impl Drop for Fetch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The services the proposer reports in its role's [`Health`].
+#[derive(Debug, Clone)]
+struct ProposerHealth {
+    /// Ticks complete (L1 reachable, blocks go out).
+    block_producer: ServiceHealth,
+    /// The quote source answers in time.
+    rfq: ServiceHealth,
 }
 
 /// How a failed `validateClaim` or claim is handled.
@@ -118,6 +153,15 @@ pub struct Proposer {
     metrics: ProposerMetrics,
     events: broadcast::Sender<ProposerEvent>,
     auction: Option<Auction>,
+    /// The quote query in flight, if any.
+    fetch: Option<Fetch>,
+    /// The last quote query failed (the `rfq` service stays degraded until one succeeds).
+    rfq_failing: bool,
+    health: Option<ProposerHealth>,
+    /// The latest L1 block seen `(number, timestamp)` and the L1 block time measured from the
+    /// blocks seen so far (how long a transaction sent now takes to be mined).
+    last_l1_block: Option<(u64, u64)>,
+    l1_block_time: Option<Duration>,
 }
 
 impl std::fmt::Debug for Proposer {
@@ -151,7 +195,25 @@ impl Proposer {
             metrics: ProposerMetrics::default(),
             events,
             auction: None,
+            fetch: None,
+            rfq_failing: false,
+            health: None,
+            last_l1_block: None,
+            l1_block_time: None,
         })
+    }
+
+    /// Reports in `health` as the services `block_producer` (ticks complete: L1 answers and the
+    /// slot's block goes out; dead after ten slots, at least 30 s, without a good tick) and `rfq`
+    /// (the quote source answers within its deadline; degraded while it does not).
+    pub fn with_health(mut self, health: &Health) -> Self {
+        let slot = Duration::from_secs(self.l1.time().slot_duration.max(1));
+        let silence = (slot * 10).max(Duration::from_secs(30));
+        self.health = Some(ProposerHealth {
+            block_producer: health.register("block_producer", Some(silence)),
+            rfq: health.register("rfq", None),
+        });
+        self
     }
 
     /// Uses `metrics` (e.g. [`ProposerMetrics::new`] over the registry served on `/metrics`).
@@ -227,6 +289,11 @@ impl Proposer {
                 }
             }
         }
+        self.fetch = None;
+        if let Some(h) = &self.health {
+            h.block_producer.stopped();
+            h.rfq.stopped();
+        }
         info!(proposer = %self.me, "proposer stopped");
     }
 
@@ -239,8 +306,23 @@ impl Proposer {
     /// slot this proposer owns run the RFQ (claiming, with `proposeAndClaim` when the slot's block
     /// is still to be proposed) and propose the slot's block.
     pub async fn tick(&mut self) -> Result<TickReport, ProposerError> {
+        let result = self.tick_inner().await;
+        if let Some(h) = &self.health {
+            match &result {
+                Ok(_) => h.block_producer.ok(),
+                Err(e) => h.block_producer.degraded(format!("last tick failed: {e}")),
+            }
+            if !self.rfq_failing && self.fetch.is_none() {
+                h.rfq.ok();
+            }
+        }
+        result
+    }
+
+    async fn tick_inner(&mut self) -> Result<TickReport, ProposerError> {
         let mut report = TickReport::default();
-        let (_, ts) = self.l1.latest_l1_block().await?;
+        let (number, ts) = self.l1.latest_l1_block().await?;
+        self.observe_l1_block(number, ts);
         let time = *self.l1.time();
         let Some(slot) = time.slot_at(ts) else {
             return Ok(report);
@@ -254,24 +336,37 @@ impl Proposer {
         };
         report.unclaimed = self.watch(epoch, claim, slot).await?;
 
+        // Only the slot's proposer may propose and claim (anyone when the set is empty).
+        let ours = self
+            .l1
+            .proposer_at(slot)
+            .await?
+            .is_none_or(|owner| owner == self.me);
+        let free = ours && self.slot_free(slot).await?;
+
+        // When the slot's block goes out now, its `propose` prunes first (the Rollup does so when
+        // a prune is due): one transaction instead of two, so that with L1 blocks of half a slot
+        // the block still lands in its slot. Otherwise prune on its own.
+        let mut pending_before_prune = None;
         if self.l1.is_prune_due().await? {
-            report.pruned = self.prune(epoch.map(|e| e.epoch)).await?;
-            if report.pruned {
-                epoch = self.l1.epoch_to_prove_range().await?;
-                claim = match epoch {
-                    Some(_) => self.l1.proof_claim().await?,
-                    None => None,
-                };
+            if free {
+                pending_before_prune = Some(self.l1.pending_block_number().await?);
+            } else {
+                report.pruned = self.prune(epoch.map(|e| e.epoch)).await?;
+                if report.pruned {
+                    epoch = self.l1.epoch_to_prove_range().await?;
+                    claim = match epoch {
+                        Some(_) => self.l1.proof_claim().await?,
+                        None => None,
+                    };
+                }
             }
         }
 
-        // Only the slot's proposer may propose and claim (anyone when the set is empty).
-        if let Some(owner) = self.l1.proposer_at(slot).await?
-            && owner != self.me
-        {
+        if !ours {
             return Ok(report);
         }
-        let mut block = if self.slot_free(slot).await? {
+        let mut block = if free {
             let b = self.traffic.block_for_slot(slot);
             self.ensure_allowance(b.total_fees).await?;
             Some(b)
@@ -279,16 +374,30 @@ impl Proposer {
             None
         };
 
+        // (A prune is never due while the epoch to prove is in its unclaimed claim phase.)
         if let Some(range) = epoch
             && claim.is_none()
             && time.in_claim_phase(range.epoch, slot)
-            && collection_over(&time, range.epoch, slot, ts, self.config.quote_collection)
         {
             report.claimed = self.rfq(range, slot, ts, &mut block, &mut report).await?;
         }
 
-        if let Some(b) = block {
-            report.proposed = self.propose(b).await?;
+        if let Some(b) = block
+            && let Some((proposed, tx)) = self.propose(b).await?
+        {
+            report.proposed = Some(proposed);
+            // The block took the number after the last proven one: its propose pruned.
+            if let Some(pending) = pending_before_prune
+                && proposed.number <= pending
+            {
+                info!(epoch = ?epoch.map(|e| e.epoch), %tx, "pruned the unproven blocks with the slot's block");
+                report.pruned = true;
+                self.metrics.pruned();
+                self.emit(ProposerEvent::Pruned {
+                    epoch: epoch.map(|e| e.epoch),
+                    tx,
+                });
+            }
         }
         Ok(report)
     }
@@ -309,7 +418,7 @@ impl Proposer {
             if self.auction.as_ref().map(|a| a.epoch) != Some(range.epoch) {
                 // A new epoch to prove: settle the previous one first.
                 reported = self.report_if_unclaimed(slot).await?;
-                self.auction = Some(Auction::new(range.epoch));
+                self.auction = Some(Auction::new(range));
             }
             if claim.is_some()
                 && let Some(a) = self.auction.as_mut()
@@ -329,6 +438,8 @@ impl Proposer {
             return Ok(None);
         }
         let epoch = a.epoch;
+        let quotes_seen = a.seen.len();
+        let range = a.range;
         // A claim in the last claim slot may have landed between two ticks (`getClaim` keeps it
         // after the proof; only a prune deletes it, and that comes after the proof deadline).
         if self.l1.claim(epoch).await?.is_some() {
@@ -337,20 +448,31 @@ impl Proposer {
             }
             return Ok(None);
         }
-        let quotes_seen = self.auction.as_ref().map_or(0, |a| a.seen.len());
+        let blocks = range.to_block.saturating_sub(range.from_block) + 1;
         if let Some(a) = self.auction.as_mut() {
             a.reported = true;
         }
-        warn!(
+        // Money at stake: the epoch's fees are paid to nobody and its blocks are pruned.
+        error!(
             epoch,
+            blocks,
+            from_block = range.from_block,
+            to_block = range.to_block,
+            total_fees = %range.total_fees,
             quotes_seen,
             claim_phase_end_slot = time.claim_phase_last_slot(epoch),
             current_slot = slot,
-            "EPOCH UNCLAIMED: the claim phase of epoch {epoch} ended without a claim; its blocks \
-             will be pruned"
+            "EPOCH UNCLAIMED: the claim phase of epoch {epoch} ended without a claim; its {blocks} \
+             block(s) (fees {}) will be pruned",
+            range.total_fees
         );
-        self.metrics.epoch_unclaimed();
-        self.emit(ProposerEvent::EpochUnclaimed { epoch, quotes_seen });
+        self.metrics.epoch_unclaimed(blocks);
+        self.emit(ProposerEvent::EpochUnclaimed {
+            epoch,
+            quotes_seen,
+            blocks,
+            total_fees: range.total_fees,
+        });
         Ok(Some(epoch))
     }
 
@@ -401,7 +523,10 @@ impl Proposer {
         Ok(())
     }
 
-    async fn propose(&mut self, b: SyntheticBlock) -> Result<Option<BlockRecord>, ProposerError> {
+    async fn propose(
+        &mut self,
+        b: SyntheticBlock,
+    ) -> Result<Option<(BlockRecord, B256)>, ProposerError> {
         match self
             .l1
             .propose(U256::from(b.tx_count), b.total_fees, b.content_hash)
@@ -409,7 +534,7 @@ impl Proposer {
         {
             Ok(p) => {
                 self.block_proposed(p.block, p.tx.tx_hash, false);
-                Ok(Some(p.block))
+                Ok(Some((p.block, p.tx.tx_hash)))
             }
             // Another transaction (ours from a previous tick, or a race) used the slot.
             Err(e) if matches!(e.rollup_error(), Some(RollupError::SlotAlreadyUsed { .. })) => {
@@ -465,8 +590,112 @@ impl Proposer {
         });
     }
 
-    /// The RFQ for `range` in `slot` (its claim phase, unclaimed, our slot). `block` is the
-    /// slot's block when it is still to be proposed; a successful `proposeAndClaim` takes it.
+    /// Measures the L1 block time from the blocks seen between ticks (capped at one slot).
+    fn observe_l1_block(&mut self, number: u64, ts: u64) {
+        if let Some((n0, t0)) = self.last_l1_block
+            && number > n0
+            && ts >= t0
+        {
+            let ms = (ts - t0).saturating_mul(1000) / (number - n0);
+            let slot_ms = self.l1.time().slot_duration.max(1).saturating_mul(1000);
+            self.l1_block_time = Some(Duration::from_millis(ms.min(slot_ms)));
+        }
+        if self.last_l1_block.is_none_or(|(n0, _)| number > n0) {
+            self.last_l1_block = Some((number, ts));
+        }
+    }
+
+    /// How long a claim sent now takes to be mined, with the margin: the measured L1 block time
+    /// (one slot until measured) plus `claim_margin`.
+    fn claim_inclusion_estimate(&self) -> Duration {
+        let slot = Duration::from_secs(self.l1.time().slot_duration.max(1));
+        self.l1_block_time.unwrap_or(slot) + self.config.claim_margin
+    }
+
+    /// How long a tick waits for a quote query it started: `quote_wait`, at most a quarter slot.
+    fn quote_wait(&self) -> Duration {
+        let slot = Duration::from_secs(self.l1.time().slot_duration.max(1));
+        self.config.quote_wait.min(slot / 4)
+    }
+
+    fn start_fetch(&self, epoch: u64) -> Fetch {
+        let source = self.source.clone();
+        let deadline = self.config.quote_fetch_timeout;
+        Fetch {
+            epoch,
+            started: Instant::now(),
+            task: tokio::spawn(async move {
+                tokio::time::timeout(deadline, source.quotes_for_epoch(epoch)).await
+            }),
+        }
+    }
+
+    fn rfq_degraded(&mut self, detail: String) {
+        self.rfq_failing = true;
+        self.metrics.source_error();
+        if let Some(h) = &self.health {
+            h.rfq.degraded(detail);
+        }
+    }
+
+    /// Asks the quote source for `epoch`'s quotes beside block production: starts a query when
+    /// none is out, and waits for it only until [`quote_wait`](Self::quote_wait) after it started
+    /// (a query already older costs the tick nothing). An answer replaces the auction's quotes;
+    /// a query past its own deadline is abandoned and the next tick asks again.
+    async fn collect(&mut self, epoch: u64) {
+        if self.fetch.as_ref().map(|f| f.epoch) != Some(epoch) {
+            self.fetch = Some(self.start_fetch(epoch));
+        }
+        let wait = self.quote_wait();
+        let Some(fetch) = self.fetch.as_mut() else {
+            return;
+        };
+        let started = fetch.started;
+        let Ok(joined) = tokio::time::timeout_at(started + wait, &mut fetch.task).await else {
+            debug!(
+                epoch,
+                waited_ms = started.elapsed().as_millis() as u64,
+                "quote source has not answered yet; block production goes on without it"
+            );
+            return;
+        };
+        self.fetch = None;
+        match joined {
+            Ok(Ok(Ok(quotes))) => {
+                self.rfq_failing = false;
+                if let Some(h) = &self.health {
+                    h.rfq.ok();
+                }
+                if let Some(a) = self.auction.as_mut() {
+                    a.quotes = quotes;
+                }
+            }
+            Ok(Ok(Err(e))) => {
+                warn!(epoch, error = %e, "cannot get quotes; retrying on the next tick");
+                self.rfq_degraded(format!("the quote source failed: {e}"));
+            }
+            Ok(Err(_elapsed)) => {
+                let ms = self.config.quote_fetch_timeout.as_millis() as u64;
+                warn!(
+                    epoch,
+                    timeout_ms = ms,
+                    "the quote source did not answer within the RFQ's deadline; asking again on \
+                     the next tick (blocks go out regardless)"
+                );
+                self.metrics.quote_fetch_timed_out();
+                self.rfq_degraded(format!("the quote source did not answer within {ms} ms"));
+            }
+            Err(e) => {
+                warn!(epoch, error = %e, "the quote query task ended abnormally");
+                self.rfq_degraded(format!("the quote query task ended abnormally: {e}"));
+            }
+        }
+    }
+
+    /// The RFQ for `range` in `slot` (its claim phase, unclaimed, our slot): collects quotes, and
+    /// claims the best once collection is over (see [`collection_over`]) or the best quote's
+    /// validity would not outlast more collecting (see [`must_claim_before_expiry`]). `block` is
+    /// the slot's block when it is still to be proposed; a successful `proposeAndClaim` takes it.
     async fn rfq(
         &mut self,
         range: EpochRange,
@@ -476,17 +705,15 @@ impl Proposer {
         report: &mut TickReport,
     ) -> Result<Option<(u64, Address)>, ProposerError> {
         let epoch = range.epoch;
-        let mut received = match self.source.quotes_for_epoch(epoch).await {
-            Ok(q) => q,
-            Err(e) => {
-                warn!(epoch, error = %e, "cannot get quotes; retrying on the next tick");
-                self.metrics.source_error();
-                return Ok(None);
-            }
-        };
         if self.auction.as_ref().map(|a| a.epoch) != Some(epoch) {
-            self.auction = Some(Auction::new(epoch));
+            self.auction = Some(Auction::new(range));
         }
+        self.collect(epoch).await;
+        let mut received = self
+            .auction
+            .as_ref()
+            .map(|a| a.quotes.clone())
+            .unwrap_or_default();
         let chain_id = self.l1.chain_id();
         let view = ChainView {
             chain_id,
@@ -535,6 +762,29 @@ impl Proposer {
             });
         }
         rank(&mut candidates);
+
+        let time = *self.l1.time();
+        let window_over = collection_over(&time, epoch, slot, ts, self.config.quote_collection);
+        let best_expiring = candidates.first().is_some_and(|best| {
+            must_claim_before_expiry(
+                &time,
+                best.quote.fields().valid_until_slot,
+                ts,
+                self.tick_interval(),
+                self.claim_inclusion_estimate(),
+            )
+        });
+        if !window_over && !best_expiring {
+            return Ok(None);
+        }
+        if best_expiring && !window_over {
+            info!(
+                epoch,
+                valid_until_slot = %candidates[0].quote.fields().valid_until_slot,
+                inclusion_ms = self.claim_inclusion_estimate().as_millis() as u64,
+                "closing the collection early: the best quote expires before it would end"
+            );
+        }
 
         let mut attempts = 0usize;
         let mut i = 0usize;
@@ -653,6 +903,26 @@ impl Proposer {
     }
 }
 
+/// Whether a quote valid until `valid_until_slot` must be claimed now (L1 time `now`): if the
+/// proposer kept collecting for one more tick (`tick`), its claim, sent then and taking
+/// `inclusion` (L1 block time + margin) to be mined, would land after the quote's last slot.
+/// The rule that keeps the collection window from letting the best quote expire.
+fn must_claim_before_expiry(
+    time: &TimeParams,
+    valid_until_slot: U256,
+    now: u64,
+    tick: Duration,
+    inclusion: Duration,
+) -> bool {
+    // A validity past u64 slots never expires.
+    let Ok(last_slot) = u64::try_from(valid_until_slot) else {
+        return false;
+    };
+    let expires_ms = u128::from(time.slot_start(last_slot.saturating_add(1))) * 1000;
+    let now_ms = u128::from(now) * 1000;
+    now_ms + tick.as_millis() + inclusion.as_millis() >= expires_ms
+}
+
 /// Whether the RFQ for `epoch` may close at L1 time `now` (slot `slot`): the collection window
 /// since the claim phase opened has passed, or this is the phase's last slot.
 fn collection_over(time: &TimeParams, epoch: u64, slot: u64, now: u64, window: Duration) -> bool {
@@ -755,5 +1025,53 @@ mod tests {
         assert!(!collection_over(&time, 0, 10, 1_040, long));
         assert!(collection_over(&time, 0, 11, 1_044, long));
         assert!(collection_over(&time, 0, 8, 1_032, Duration::ZERO));
+    }
+
+    #[test]
+    fn collection_stops_in_time_for_the_best_quote() {
+        // 2-s slots from t = 0: slot 4 is 8..10. A quote valid until slot 4 must be mined by
+        // t = 9 (the last L1 second of slot 4).
+        let time = TimeParams {
+            genesis: 0,
+            slot_duration: 2,
+            epoch_duration: 2,
+            claim_window: 4,
+        };
+        let tick = Duration::from_millis(200);
+        let one_block = Duration::from_secs(1);
+        let margin = Duration::from_secs(1);
+        let valid_4 = U256::from(4);
+        // At the start of slot 4: one tick + one L1 block + margin reaches t = 10.2: claim now.
+        assert!(must_claim_before_expiry(
+            &time,
+            valid_4,
+            8,
+            tick,
+            one_block + margin
+        ));
+        // Without a margin the next tick (8.2 s) still lands by 9.2 < 10: keep collecting.
+        assert!(!must_claim_before_expiry(
+            &time, valid_4, 8, tick, one_block
+        ));
+        // A quote valid two slots longer leaves time to collect.
+        assert!(!must_claim_before_expiry(
+            &time,
+            U256::from(6),
+            8,
+            tick,
+            one_block + margin
+        ));
+        // Already expired (slot 5): still "now" (the claim then fails and the next best is tried).
+        assert!(must_claim_before_expiry(
+            &time, valid_4, 10, tick, one_block
+        ));
+        // A validity beyond u64 slots never forces the claim.
+        assert!(!must_claim_before_expiry(
+            &time,
+            U256::MAX,
+            8,
+            tick,
+            one_block + margin
+        ));
     }
 }

@@ -354,13 +354,16 @@ async fn no_valid_quote_leaves_the_epoch_unclaimed_and_pruned() {
         assert!(r6.pruned);
         let m = w.proposer.metrics();
         assert_eq!(m.epochs_unclaimed_count(), 1);
+        assert_eq!(m.blocks_unclaimed_count(), 3);
         assert_eq!(m.prunes_count(), 1);
         assert_eq!(m.claims_count(), 0);
         let events = w.drain();
         assert!(
             events.contains(&ProposerEvent::EpochUnclaimed {
                 epoch: 0,
-                quotes_seen: 1
+                quotes_seen: 1,
+                blocks: 3,
+                total_fees: range.total_fees,
             }),
             "{events:?}"
         );

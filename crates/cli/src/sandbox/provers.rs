@@ -262,9 +262,9 @@ pub(super) fn forward_proposer_events(
                     prover,
                     error,
                 }),
-                ProposerEvent::EpochUnclaimed { epoch, quotes_seen } => {
-                    Some(SandboxEvent::EpochUnclaimed { epoch, quotes_seen })
-                }
+                ProposerEvent::EpochUnclaimed {
+                    epoch, quotes_seen, ..
+                } => Some(SandboxEvent::EpochUnclaimed { epoch, quotes_seen }),
                 // Claims and prunes are shown from L1, in chain order with the proofs and
                 // slashes (a proposal can prune too).
                 ProposerEvent::QuotesConsidered { .. }

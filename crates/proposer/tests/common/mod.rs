@@ -11,9 +11,11 @@ use alloy_signer_local::PrivateKeySigner;
 use epoch_rfq_l1::anvil::{ChainOptions, TestChain};
 use epoch_rfq_l1::{DeployParams, EpochRange, L1Client};
 use epoch_rfq_proposer::{
-    MemoryQuoteSource, Proposer, ProposerConfig, ProposerEvent, ReceivedQuote, TrafficConfig,
+    MemoryQuoteSource, Proposer, ProposerConfig, ProposerEvent, QuoteSource, ReceivedQuote,
+    SourceError, TrafficConfig,
 };
 use epoch_rfq_quote::{EpochProofQuote, QuoteFields};
+use futures::future::BoxFuture;
 use tokio::sync::broadcast;
 
 /// Every test is bounded: a hung RPC fails the test instead of the CI job.
@@ -34,10 +36,59 @@ pub const FUNDS: u64 = 1_000_000_000;
 pub const DEPOSIT: u64 = 100_000;
 pub const MIN_BOND: u64 = 1_000;
 
+/// The proposer's node as the RFQ sees it: the quotes of `inner`, unless frozen. A frozen node
+/// is what a node stopped with SIGSTOP looks like from the proposer: a query is accepted and
+/// never answered (until thawed, when it answers).
+pub struct FreezableSource {
+    pub inner: Arc<MemoryQuoteSource>,
+    running: tokio::sync::watch::Sender<bool>,
+    queries: std::sync::atomic::AtomicUsize,
+}
+
+impl FreezableSource {
+    pub fn new(inner: Arc<MemoryQuoteSource>) -> Self {
+        Self {
+            inner,
+            running: tokio::sync::watch::Sender::new(true),
+            queries: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    pub fn freeze(&self) {
+        self.running.send_replace(false);
+    }
+
+    pub fn thaw(&self) {
+        self.running.send_replace(true);
+    }
+
+    /// Queries received so far (answered or not).
+    pub fn queries(&self) -> usize {
+        self.queries.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl QuoteSource for FreezableSource {
+    fn quotes_for_epoch(
+        &self,
+        epoch: u64,
+    ) -> BoxFuture<'_, Result<Vec<ReceivedQuote>, SourceError>> {
+        self.queries
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut running = self.running.subscribe();
+        Box::pin(async move {
+            let _ = running.wait_for(|r| *r).await;
+            self.inner.quotes_for_epoch(epoch).await
+        })
+    }
+}
+
 pub struct World {
     pub chain: TestChain,
     pub proposer: Proposer,
     pub source: Arc<MemoryQuoteSource>,
+    /// The same quotes behind a node that can be frozen (what the proposer reads).
+    pub node: Arc<FreezableSource>,
     pub events: broadcast::Receiver<ProposerEvent>,
     pub reader: L1Client,
 }
@@ -53,6 +104,10 @@ pub struct WorldOptions {
     /// L1 block time in seconds (`None`: a block per transaction, time moves only when the test
     /// moves it).
     pub block_time: Option<u64>,
+    /// How long after the claim phase opens quotes are collected.
+    pub quote_collection: Duration,
+    /// Where the proposer reports its services' health.
+    pub health: Option<epoch_rfq_runtime::health::Health>,
 }
 
 impl Default for WorldOptions {
@@ -66,6 +121,9 @@ impl Default for WorldOptions {
             claim_window: 2,
             polling_interval: Duration::from_millis(100),
             block_time: None,
+            // These tests move time by hand and tick right at slot starts.
+            quote_collection: Duration::ZERO,
+            health: None,
         }
     }
 }
@@ -125,25 +183,30 @@ pub async fn world(opts: WorldOptions, deposits: &[(usize, u64)]) -> World {
             .expect("deposit");
     }
     let source = Arc::new(MemoryQuoteSource::new());
+    let node = Arc::new(FreezableSource::new(source.clone()));
     let l1 = chain.client(PROPOSER).await.expect("proposer's L1 client");
     let proposer = Proposer::new(
         l1,
-        source.clone(),
+        node.clone(),
         ProposerConfig {
             polling_interval: opts.polling_interval,
             traffic: traffic(),
-            // These tests move time by hand and tick right at slot starts.
-            quote_collection: Duration::ZERO,
+            quote_collection: opts.quote_collection,
             ..ProposerConfig::default()
         },
     )
     .expect("proposer");
+    let proposer = match &opts.health {
+        Some(h) => proposer.with_health(h),
+        None => proposer,
+    };
     let events = proposer.subscribe();
     let reader = chain.reader().expect("reader");
     World {
         chain,
         proposer,
         source,
+        node,
         events,
         reader,
     }
