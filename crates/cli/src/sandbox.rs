@@ -1268,6 +1268,7 @@ async fn start_prover(
             },
             quote_provider_basis_point_fee: basis_point_fee,
             quote_provider_bond_amount: bond,
+            quote_provider_cost_file: None,
             quote_provider_timeout_ms: 2_000,
             quote_provider_retries: 2,
             prover_node_polling_interval_ms: u64::try_from(options.polling_interval.as_millis())

@@ -31,6 +31,8 @@ pub struct ProverMetrics {
     claim_to_job_start: Histogram,
     proof_submissions: Family<Labels, Counter>,
     last_good_tick: Gauge,
+    /// Ledger and auction-outcome metrics (market intelligence).
+    pub market: crate::market::MarketMetrics,
 }
 
 fn latency_histogram() -> Histogram {
@@ -57,6 +59,7 @@ impl Default for ProverMetrics {
             claim_to_job_start: latency_histogram(),
             proof_submissions: Family::default(),
             last_good_tick: Gauge::default(),
+            market: crate::market::MarketMetrics::default(),
         }
     }
 }
@@ -66,6 +69,7 @@ impl ProverMetrics {
     pub fn new(registry: &mut Registry) -> Self {
         let m = Self::default();
         let r = registry.sub_registry_with_prefix("prover");
+        m.market.register(r);
         r.register(
             "last_good_tick_timestamp_seconds",
             "Unix time of the main loop's last tick that completed without error (GET /health)",

@@ -37,6 +37,7 @@ use crate::bond::{BondError, BondManager};
 use crate::config::{ProverConfig, ProverKind};
 use crate::epoch_prover::{CommandProver, DevProver, EpochData, EpochProver};
 use crate::l1tx::{self, Settled, SharedStore, TxError};
+use crate::market::Market;
 use crate::metrics::ProverMetrics;
 use crate::quote_provider::{EpochSummary, QuoteProvider};
 use crate::sink::QuoteSink;
@@ -199,6 +200,8 @@ struct Shared {
     metrics: ProverMetrics,
     bond: BondManager,
     events: broadcast::Sender<ProverEvent>,
+    /// market: the commitment ledger and auction outcomes.
+    market: Market,
 }
 
 impl Shared {
@@ -218,6 +221,7 @@ impl Shared {
         self.store.lock().transition(epoch, from, to, note)?;
         self.metrics.job_moved(Some(from), to);
         if to.is_terminal() {
+            self.market.on_finished(&self.store.lock(), epoch); // market: work and bond released
             self.emit(ProverEvent::JobFinished {
                 epoch,
                 state: to,
@@ -274,6 +278,11 @@ impl ProverNode {
         )
         .with_receipt_timeout(settings.receipt_timeout);
         let (events, _) = broadcast::channel(1024);
+        let market = Market::new(
+            crate::market::default_ledger(settings.max_pending_jobs),
+            metrics.market.clone(),
+            *l1.time(),
+        );
         Ok(Self {
             shared: Arc::new(Shared {
                 settings,
@@ -287,8 +296,18 @@ impl ProverNode {
                 metrics,
                 bond,
                 events,
+                market,
             }),
         })
+    }
+
+    /// market: uses `ledger` (shared with a cost-based quote provider) instead of a default
+    /// one. Call before [`start`](Self::start).
+    pub fn with_ledger(mut self, ledger: crate::cost::SharedLedger) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.market = Market::new(ledger, shared.metrics.market.clone(), *shared.l1.time());
+        }
+        self
     }
 
     /// Events from now on (subscribe before [`start`](Self::start) to see everything).
@@ -305,6 +324,7 @@ impl ProverNode {
     /// first resumes the store's unfinished jobs.
     pub async fn start(self) -> Result<ProverHandle, NodeError> {
         let shared = self.shared;
+        shared.market.restore(&shared.store.lock())?; // market: the ledger as persisted
         let status = shared.bond.ensure_bond(shared.bond.minimum()).await?;
         tracing::info!(
             prover = %shared.me,
@@ -507,6 +527,7 @@ impl MainLoop {
                 epoch = claim.epoch, prover = %claim.bond_provider, proposer = %claim.proposer_claimant,
                 fee = claim.basis_point_fee, bond = %claim.bond_amount, ours, "claim seen on L1"
             );
+            shared.market.on_claim(&shared.store.lock(), &claim, ours); // market: ledger + outcome
             shared.emit(ProverEvent::ClaimSeen { claim, ours });
             if !ours && self.quoted_epochs.contains(&claim.epoch) {
                 shared.metrics.claim_lost();
@@ -600,6 +621,7 @@ impl MainLoop {
         let shared = self.shared.clone();
         let l1 = &shared.l1;
         let time = *l1.time();
+        shared.market.tick(&shared.store.lock(), slot); // market: L1 time, expiries
         let Some(epoch) = l1.epoch_to_prove().await? else {
             return Ok(());
         };
@@ -663,10 +685,8 @@ impl MainLoop {
                 return Ok(());
             }
         };
-        let valid_until = terms.valid_until_slot.map_or_else(
-            || time.claim_phase_last_slot(epoch),
-            |s| u64::try_from(s).unwrap_or(u64::MAX),
-        );
+        // market: always finite, never past the claim phase.
+        let valid_until = Market::valid_until_slot(&time, epoch, terms.valid_until_slot);
         if valid_until < slot {
             self.no_quote(
                 epoch,
@@ -691,6 +711,23 @@ impl MainLoop {
             self.no_quote(epoch, "bond", err.to_string());
             return Ok(());
         }
+        // market: the ledger refuses what would over-commit the escrow or the provers.
+        let available = (shared.market)
+            .top_up_and_read_available(&shared.bond, l1, shared.me, terms.bond_amount)
+            .await?;
+        let proposal = match (shared.market).admit(
+            epoch,
+            summary.tx_count,
+            terms.bond_amount,
+            valid_until,
+            available,
+        ) {
+            Ok(proposal) => proposal,
+            Err(refusal) => {
+                self.no_quote(epoch, refusal.code(), refusal.to_string());
+                return Ok(());
+            }
+        };
         let mut fields = range.quote_fields(shared.me, l1.rollup_address());
         fields.basis_point_fee = terms.basis_point_fee;
         fields.bond_amount = terms.bond_amount;
@@ -713,6 +750,7 @@ impl MainLoop {
             path: shared.sink.name().to_owned(),
             quote_json: quote.to_json_string(),
         })?;
+        shared.market.record_quote(&shared.store.lock(), &proposal); // market: now committed
         self.quoted_epochs.insert(epoch);
         self.deliver(&quote, epoch, &quote_id, false).await;
         Ok(())
@@ -831,6 +869,8 @@ async fn drive_job(
             JobState::Claimed => {
                 let data = epoch_data(shared, epoch).await?;
                 shared.transition(epoch, JobState::Claimed, JobState::Proving, "proving")?;
+                shared.market.on_proving(&shared.store.lock(), epoch); // market
+                let proving_since = std::time::Instant::now(); // market: measured speed
                 if !*started {
                     *started = true;
                     tracing::info!(
@@ -844,6 +884,12 @@ async fn drive_job(
                 match shared.prover.prove(&data).await {
                     Ok(proof) => {
                         shared.store.lock().store_proof(epoch, &proof)?;
+                        let txs = data.blocks.iter().map(|b| b.tx_count).sum::<U256>();
+                        shared.market.on_proven(
+                            &shared.store.lock(),
+                            u64::try_from(txs).unwrap_or(u64::MAX),
+                            proving_since.elapsed(),
+                        ); // market: learn the proving speed
                         shared
                             .metrics
                             .job_moved(Some(JobState::Proving), JobState::Proven);
