@@ -332,40 +332,77 @@ impl Ledger {
     }
 
     /// Whether the committed work (plus `extra`) fits before the deadlines at `now`.
+    ///
+    /// The schedule it checks: running proofs keep their workers; every other epoch, earliest
+    /// deadline first, goes to the worker free first, and starts no earlier than it can be
+    /// claimed at the latest (a quote may be claimed at the last moment of its validity).
     fn check_work(&self, extra: Option<&Proposal>, now: u64) -> Result<(), Refusal> {
-        let mut items: Vec<(u64, u64, f64)> = self
-            .commitments
-            .values()
-            .filter(
-                |c| !matches!(c.stage, Stage::Quoted { claimable_until } if claimable_until < now),
-            )
-            .map(|c| (c.deadline_at, c.epoch, self.remaining_seconds(c, now)))
-            .collect();
-        if let Some(p) = extra {
-            items.push((p.deadline_at, p.epoch, self.estimate_seconds(p.tx_count)));
-        }
-        items.sort_by_key(|&(deadline, epoch, _)| (deadline, epoch));
         let workers = self.settings.workers.max(1);
-        let mut free_at = vec![now as f64; workers];
         let safety = self.settings.safety_factor.max(1.0);
-        for (deadline_at, epoch, seconds) in items {
+        let mut free_at = vec![now as f64; workers];
+        // (deadline, epoch, release, seconds)
+        let mut waiting: Vec<(u64, u64, u64, f64)> = Vec::new();
+        let mut running: Vec<(u64, u64, f64)> = Vec::new();
+        for c in self.commitments.values() {
+            let seconds = self.remaining_seconds(c, now);
+            match c.stage {
+                Stage::Quoted { claimable_until } if claimable_until < now => {}
+                Stage::Quoted { claimable_until } => {
+                    waiting.push((c.deadline_at, c.epoch, claimable_until, seconds))
+                }
+                Stage::Claimed => waiting.push((c.deadline_at, c.epoch, now, seconds)),
+                Stage::Proving { .. } => running.push((c.deadline_at, c.epoch, seconds)),
+            }
+        }
+        if let Some(p) = extra {
+            let release = p.claimable_until.max(now);
+            waiting.push((
+                p.deadline_at,
+                p.epoch,
+                release,
+                self.estimate_seconds(p.tx_count),
+            ));
+        }
+        let late = |epoch: u64, finish: f64, deadline_at: u64| {
+            let finish_at = finish.ceil() as u64;
+            Refusal::Capacity {
+                late_epoch: epoch,
+                finish_at,
+                deadline_at,
+                late_by: finish_at.saturating_sub(deadline_at),
+                committed: self.commitments.len(),
+                workers,
+            }
+        };
+        running.sort_by_key(|&(deadline, epoch, _)| (deadline, epoch));
+        for (i, (deadline_at, epoch, seconds)) in running.into_iter().enumerate() {
+            // More running proofs than workers (settings lowered): they share the first ones.
+            let worker = i % workers;
+            free_at[worker] += seconds * safety;
+            if free_at[worker] > deadline_at as f64 {
+                return Err(late(epoch, free_at[worker], deadline_at));
+            }
+        }
+        waiting.sort_by_key(|&(deadline, epoch, _, _)| (deadline, epoch));
+        // Proofs are not pre-empted: an epoch with a later deadline that was claimed first can
+        // hold a worker while an earlier deadline waits. Each epoch's check therefore adds the
+        // longest later-deadline proof as blocking time (the classic non-preemptive EDF bound).
+        let mut blocking = vec![0.0f64; waiting.len()];
+        let mut longest_later = 0.0f64;
+        for (i, item) in waiting.iter().enumerate().rev() {
+            blocking[i] = longest_later;
+            longest_later = longest_later.max(item.3 * safety);
+        }
+        for ((deadline_at, epoch, release, seconds), blocked) in waiting.into_iter().zip(blocking) {
             let worker = free_at
                 .iter()
                 .enumerate()
                 .min_by(|a, b| a.1.total_cmp(b.1))
                 .map_or(0, |(i, _)| i);
-            let finish = free_at[worker] + seconds * safety;
+            let finish = free_at[worker].max(release as f64) + seconds * safety;
             free_at[worker] = finish;
-            if finish > deadline_at as f64 {
-                let finish_at = finish.ceil() as u64;
-                return Err(Refusal::Capacity {
-                    late_epoch: epoch,
-                    finish_at,
-                    deadline_at,
-                    late_by: finish_at.saturating_sub(deadline_at),
-                    committed: self.commitments.len(),
-                    workers,
-                });
+            if finish + blocked > deadline_at as f64 {
+                return Err(late(epoch, finish + blocked, deadline_at));
             }
         }
         Ok(())
@@ -552,14 +589,17 @@ mod tests {
         let mut ledger = Ledger::new(settings);
         let mut p = proposal(1, 0, 25);
         p.tx_count = 0;
+        p.claimable_until = 0;
         ledger.check(&p, U256::ZERO, 0).expect("10 s of 25");
         ledger.record(&p);
         let mut q = proposal(2, 0, 25);
         q.tx_count = 0;
+        q.claimable_until = 0;
         ledger.check(&q, U256::ZERO, 0).expect("20 s of 25");
         ledger.record(&q);
         let mut r = proposal(3, 0, 25);
         r.tx_count = 0;
+        r.claimable_until = 0;
         let err = ledger.check(&r, U256::ZERO, 0).unwrap_err();
         assert_eq!(err.code(), "ledger_capacity");
         // Proofs turn out to take 2 s: the same work now fits.
