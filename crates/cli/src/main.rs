@@ -2,8 +2,8 @@
 //! role (SPEC §8).
 
 use epoch_rfq::{
-    deploy_cmd, escrow_cmd, multi_thread, node_cmd, pricing_cmd, proposer_cmd, prover_cmd,
-    quote_cmd, runtime, sandbox, wiring,
+    deploy_cmd, escrow_cmd, multi_thread, node_cmd, price_cmd, pricing_cmd, proposer_cmd,
+    prover_cmd, quote_cmd, runtime, sandbox, wiring,
 };
 
 use std::sync::Arc;
@@ -47,6 +47,8 @@ enum Command {
     Prover(Box<prover_cmd::ProverCommand>),
     /// Run a proposer: propose blocks in owned slots, run the RFQ, claim the cheapest quote.
     Proposer(Box<proposer_cmd::ProposerCmdArgs>),
+    /// Dry run: would the prover quote this epoch now, at what fee and bond, and why.
+    Price(Box<price_cmd::PriceArgs>),
     /// Run the example pricing service (what QUOTE_PROVIDER_URL points at).
     PricingServer(pricing_cmd::PricingArgs),
     /// Deploy the L1 contracts (FeeToken, dev verifier, Rollup + escrow) and print the
@@ -98,6 +100,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Node(args) => multi_thread()?.block_on(node_cmd::run(*args)),
         Command::Prover(args) => multi_thread()?.block_on(prover_cmd::run(*args)),
         Command::Proposer(args) => multi_thread()?.block_on(run_proposer(*args)),
+        Command::Price(args) => runtime()?.block_on(price_cmd::run(*args)),
         Command::PricingServer(args) => runtime()?.block_on(pricing_cmd::run(args)),
         Command::Sandbox(args) => multi_thread()?.block_on(sandbox::run(*args)),
         Command::Quote(command) => quote_cmd::run(command),

@@ -139,6 +139,11 @@ pub fn default_ledger(workers: usize) -> SharedLedger {
     })))
 }
 
+/// A ledger to share between a node, a cost-based quote provider and tools.
+pub fn shared_ledger(ledger: Ledger) -> SharedLedger {
+    Arc::new(Mutex::new(ledger))
+}
+
 impl Market {
     /// A market over `ledger` for a chain with `time`.
     pub fn new(ledger: SharedLedger, metrics: MarketMetrics, time: TimeParams) -> Self {
