@@ -56,7 +56,8 @@ enum Command {
     Deploy(Box<deploy_cmd::DeployArgs>),
     /// Manage a prover's escrow deposit: deposit, start-withdraw, execute-withdraw, status.
     Escrow(escrow_cmd::EscrowArgs),
-    /// Run everything on a local anvil chain: node, proposer, pricing service and three provers,
+    /// Run everything on a local anvil chain: node, proposer, pricing service and four provers
+    /// (one on the cost model, whose terms are logged once per epoch),
     /// showing each epoch's auction, claim, proof, payouts and slashes as they happen.
     Sandbox(Box<sandbox::SandboxArgs>),
     /// Sign, verify and decode epoch proof quotes.
@@ -69,7 +70,8 @@ fn main() {
     // The sandbox prints its own story on stdout; its roles' logs stay at warnings unless
     // RUST_LOG asks for more.
     let default_level = match cli.command {
-        Command::Sandbox(_) => "warn",
+        // market: the cost-model prover's terms, once per epoch.
+        Command::Sandbox(_) => "warn,epoch_rfq_prover::cost=info",
         _ => "info",
     };
     init_logging(cli.log_format, default_level);
