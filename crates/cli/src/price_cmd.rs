@@ -319,10 +319,11 @@ pub fn render(r: &DryRun) -> String {
             );
             let _ = writeln!(
                 out,
-                "  inputs     gas price {} wei · {} fee-token/ETH ({:?}) · speed ×{:.3} · utilization {:.3} · bond at risk {} s",
+                "  inputs     gas price {} wei · {} fee-token/ETH ({}) · speed ×{:.3} · utilization {:.3} · bond at risk {} s",
                 b.inputs.gas_price_wei,
                 b.inputs.fee_token_per_eth,
-                cost.price_origin,
+                cost.price_origin
+                    .map_or("-".to_owned(), |o| format!("{o:?}").to_lowercase()),
                 b.inputs.speed_scale,
                 b.inputs.utilization,
                 b.inputs.bond_at_risk_seconds
