@@ -55,6 +55,9 @@ pub struct CostInputs {
     pub utilization: f64,
     /// Seconds the bond is at risk: from claim to the proof deadline.
     pub bond_at_risk_seconds: u64,
+    /// Blocks in the epoch: the Rollup pays the fee share per block, rounding each down, so up
+    /// to one fee-token unit per block is lost to rounding and is added to the cost.
+    pub blocks: u64,
 }
 
 /// Every term of a price, in fee-token base units, and the decision.
@@ -78,7 +81,8 @@ pub struct CostBreakdown {
     pub bond_amount: U256,
     /// `ceil(total_cost × 10000 / total_fees)` when there are fees.
     pub basis_point_fee: Option<U256>,
-    /// What the prover would receive at that fee.
+    /// What the prover would receive at that fee, before per-block rounding (at most `blocks`
+    /// less on L1; never below `total_cost`).
     pub fee_received: Option<U256>,
 }
 
@@ -106,7 +110,9 @@ pub fn price(config: &CostConfig, inputs: &CostInputs) -> (CostBreakdown, Result
     let total = base + load_surcharge + margin;
     let total_cost = f64_to_u256_ceil(total);
     let basis_point_fee = (!inputs.total_fees.is_zero()).then(|| {
-        let numerator = total_cost.saturating_mul(U256::from(MAX_BASIS_POINT_FEE));
+        let numerator = total_cost
+            .saturating_add(U256::from(inputs.blocks))
+            .saturating_mul(U256::from(MAX_BASIS_POINT_FEE));
         numerator.div_ceil(inputs.total_fees)
     });
     let fee_received = basis_point_fee
@@ -507,6 +513,13 @@ impl CostQuoteProvider {
             speed_scale,
             utilization,
             bond_at_risk_seconds: at_risk,
+            blocks: u64::try_from(
+                epoch
+                    .end_block
+                    .saturating_sub(epoch.from_block)
+                    .saturating_add(U256::from(1)),
+            )
+            .unwrap_or(u64::MAX),
         };
         let (breakdown, decision) = price(&config, &inputs);
         priced.breakdown = Some(breakdown);
@@ -592,6 +605,7 @@ surcharge_at_full = 0.5
             speed_scale: 1.0,
             utilization: 0.0,
             bond_at_risk_seconds: 3600,
+            blocks: 0,
         }
     }
 

@@ -197,6 +197,7 @@ fn simulate(
             speed_scale: ledger.speed_scale(),
             utilization: figures.utilization,
             bond_at_risk_seconds: deadline - now,
+            blocks: 0,
         };
         let (breakdown, decision) = price(&config, &inputs);
         let Ok(bps) = decision else {
@@ -352,6 +353,7 @@ proptest! {
         scale in 0.01f64..50.0,
         utilization in 0.0f64..3.0,
         at_risk in 0u64..1_000_000,
+        blocks in 0u64..64,
     ) {
         let config = cost_config();
         let inputs = CostInputs {
@@ -362,16 +364,23 @@ proptest! {
             speed_scale: scale,
             utilization,
             bond_at_risk_seconds: at_risk,
+            blocks,
         };
         let (breakdown, decision) = price(&config, &inputs);
         if let Ok(bps) = decision {
             prop_assert!(bps <= config.max_basis_point_fee);
-            let received = U256::from(total_fees) * U256::from(bps) / U256::from(10_000);
-            prop_assert!(received >= breakdown.total_cost, "{received} < {}", breakdown.total_cost);
-            // And not needlessly above: one bps less would not cover it.
+            // Paid per block, each share rounded down: split the fees over `blocks` blocks and
+            // pay them the Rollup's way.
+            let n = u128::from(blocks.max(1));
+            let paid = (0..n).fold(U256::ZERO, |sum, i| {
+                let share = total_fees / n + u128::from(i < total_fees % n);
+                sum + U256::from(share) * U256::from(bps) / U256::from(10_000)
+            });
+            prop_assert!(paid >= breakdown.total_cost, "{paid} < {}", breakdown.total_cost);
+            // And not needlessly above: one bps less would not cover cost plus rounding.
             if bps > 0 {
                 let less = U256::from(total_fees) * U256::from(bps - 1) / U256::from(10_000);
-                prop_assert!(less < breakdown.total_cost);
+                prop_assert!(less < breakdown.total_cost + U256::from(blocks));
             }
         } else {
             prop_assert!(total_fees == 0 || breakdown.basis_point_fee.is_some_and(|b| b > U256::from(config.max_basis_point_fee)));
