@@ -644,4 +644,107 @@ surcharge_at_full = 0.5
         slow.speed_scale = 2.0;
         assert!(price(&config(), &slow).0.total_cost > base);
     }
+
+    struct FixedGas(u128);
+    impl GasPriceSource for FixedGas {
+        fn gas_price_wei(&self) -> BoxFuture<'_, Result<u128, String>> {
+            Box::pin(async move { Ok(self.0) })
+        }
+    }
+
+    /// A price source answering from a queue (then failing).
+    struct Script(Mutex<Vec<Result<PricePoint, String>>>);
+    impl TokenPriceSource for Script {
+        fn fetch(&self) -> BoxFuture<'_, Result<PricePoint, String>> {
+            Box::pin(async move {
+                let mut queue = self.0.lock();
+                if queue.is_empty() {
+                    Err("price URL down".to_owned())
+                } else {
+                    queue.remove(0)
+                }
+            })
+        }
+    }
+
+    fn provider(on_stale: &str, answers: Vec<Result<PricePoint, String>>) -> CostQuoteProvider {
+        let dir =
+            std::env::temp_dir().join(format!("cost-provider-{on_stale}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("cost.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "bond_amount = \"1000\"\n[l1]\nproof_submission_gas = 1000000\n[price]\n\
+                 fee_token_per_eth = 1.0e9\nurl = \"http://127.0.0.1:9/\"\nmax_age_seconds = 60\n\
+                 on_stale = \"{on_stale}\"\n[proving]\ncost_per_epoch = 0\ncost_per_tx = 0\n"
+            ),
+        )
+        .expect("write");
+        let watcher = CostConfigWatcher::open(&path).expect("valid");
+        let time = TimeParams {
+            genesis: 0,
+            slot_duration: 10,
+            epoch_duration: 4,
+            claim_window: 2,
+        };
+        CostQuoteProvider::with_sources(
+            watcher,
+            time,
+            Arc::new(FixedGas(1_000_000_000)),
+            Some(Arc::new(Script(Mutex::new(answers)))),
+            crate::market::default_ledger(1),
+        )
+    }
+
+    fn epoch() -> EpochSummary {
+        EpochSummary {
+            epoch_number: U256::from(3),
+            from_block: U256::from(1),
+            end_block: U256::from(1),
+            tx_count: U256::ZERO,
+            total_fees: U256::from(1_000_000u64),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_down_or_stale_price_url_falls_back_as_configured_and_says_so() {
+        let fresh = PricePoint {
+            fee_token_per_eth: 2.0e9,
+            observed_at: None,
+        };
+        let stale = PricePoint {
+            fee_token_per_eth: 5.0e9,
+            observed_at: Some(unix_now() - 3_600),
+        };
+        // Fresh, then down (the cached price is reused), then stale (the file's price).
+        let p = provider("configured", vec![Ok(fresh), Err("down".into()), Ok(stale)]);
+        let first = p.price_epoch(&epoch()).await;
+        assert_eq!(first.price_origin, Some(PriceOrigin::Url));
+        assert_eq!(
+            first.breakdown.expect("priced").inputs.fee_token_per_eth,
+            2.0e9
+        );
+        let second = p.price_epoch(&epoch()).await;
+        assert_eq!(second.price_origin, Some(PriceOrigin::Cached));
+        assert!(
+            second.notes[0].contains("using the price fetched"),
+            "{:?}",
+            second.notes
+        );
+        *p.cache.lock() = None;
+        let third = p.price_epoch(&epoch()).await;
+        assert_eq!(third.price_origin, Some(PriceOrigin::Fallback));
+        assert!(third.notes[0].contains("3600 s old"), "{:?}", third.notes);
+        assert!(third.notes[0].contains("falling back"), "{:?}", third.notes);
+        assert_eq!(
+            third.breakdown.expect("priced").inputs.fee_token_per_eth,
+            1.0e9
+        );
+        // With on_stale = "no_quote": no quote, and the reason names the setting.
+        let strict = provider("no_quote", vec![]);
+        let err = strict.get_quote(&epoch()).await.unwrap_err();
+        assert_eq!(err.reason_code(), "price_unavailable");
+        assert!(err.to_string().contains("no_quote"), "{err}");
+    }
 }
