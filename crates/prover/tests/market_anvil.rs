@@ -217,3 +217,56 @@ async fn the_ledger_refuses_quotes_that_would_over_commit() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_survives_a_restart() {
+    bounded(async {
+        let chain = chain().await;
+        fund(&chain, PROVER, WALLET).await;
+        propose_epoch0(&chain).await;
+        let dir = data_dir("market-restart");
+        let cost = cost_file(&dir, 1_000, 100, 1, 1.0);
+
+        let parts = cost_node(&chain, PROVER, &dir, &cost).await;
+        let handle = parts.node.start().await.expect("start");
+        chain.advance_to_epoch(1).await.expect("advance");
+        let quote = wait_quotes(&parts.sink, 1, 10).await[0].clone();
+        handle.stop().await;
+
+        // After the restart the claimable quote is still committed (read back from the
+        // store), and the claim moves it to a job that is released when the proof lands.
+        let mut parts = cost_node(&chain, PROVER, &dir, &cost).await;
+        let handle = parts.node.start().await.expect("restart");
+        let snapshot: Snapshot = serde_json::from_str(
+            &handle
+                .with_store(|s| s.market_state(LEDGER_KEY).expect("read"))
+                .expect("persisted"),
+        )
+        .expect("a ledger snapshot");
+        assert_eq!(snapshot.commitments.len(), 1, "{snapshot:?}");
+        assert_eq!(snapshot.commitments[0].epoch, 0);
+        assert_eq!(snapshot.commitments[0].bond, U256::from(1_000u64));
+        assert!(matches!(
+            snapshot.commitments[0].stage,
+            Stage::Quoted { .. }
+        ));
+        claim_as_proposer(&chain, &quote).await;
+        let (state, note) = job_end(&mut parts.events, 0, 20).await;
+        assert_eq!(state, JobState::Completed, "{note}");
+        let snapshot: Snapshot = serde_json::from_str(
+            &handle
+                .with_store(|s| s.market_state(LEDGER_KEY).expect("read"))
+                .expect("persisted"),
+        )
+        .expect("a ledger snapshot");
+        assert!(snapshot.commitments.is_empty(), "{snapshot:?}");
+        assert_eq!(snapshot.measured_jobs, 1);
+        assert_eq!(
+            parts.sink.quotes(),
+            [quote],
+            "the stored quote was resent, not a new one"
+        );
+        handle.stop().await;
+    })
+    .await;
+}
