@@ -8,6 +8,7 @@ pub mod escrow_cmd;
 pub mod keys;
 pub mod node_cmd;
 pub mod p2p_args;
+pub mod price_cmd;
 pub mod pricing_cmd;
 pub mod proposer_cmd;
 pub mod prover_cmd;

@@ -2,8 +2,8 @@
 //! role (SPEC §8).
 
 use epoch_rfq::{
-    deploy_cmd, escrow_cmd, multi_thread, node_cmd, pricing_cmd, proposer_cmd, prover_cmd,
-    quote_cmd, runtime, sandbox, wiring,
+    deploy_cmd, escrow_cmd, multi_thread, node_cmd, price_cmd, pricing_cmd, proposer_cmd,
+    prover_cmd, quote_cmd, runtime, sandbox, wiring,
 };
 
 use std::sync::Arc;
@@ -47,6 +47,8 @@ enum Command {
     Prover(Box<prover_cmd::ProverCommand>),
     /// Run a proposer: propose blocks in owned slots, run the RFQ, claim the cheapest quote.
     Proposer(Box<proposer_cmd::ProposerCmdArgs>),
+    /// Dry run: would the prover quote this epoch now, at what fee and bond, and why.
+    Price(Box<price_cmd::PriceArgs>),
     /// Run the example pricing service (what QUOTE_PROVIDER_URL points at).
     PricingServer(pricing_cmd::PricingArgs),
     /// Deploy the L1 contracts (FeeToken, dev verifier, Rollup + escrow) and print the
@@ -54,7 +56,8 @@ enum Command {
     Deploy(Box<deploy_cmd::DeployArgs>),
     /// Manage a prover's escrow deposit: deposit, start-withdraw, execute-withdraw, status.
     Escrow(escrow_cmd::EscrowArgs),
-    /// Run everything on a local anvil chain: node, proposer, pricing service and three provers,
+    /// Run everything on a local anvil chain: node, proposer, pricing service and four provers
+    /// (one on the cost model, whose terms are logged once per epoch),
     /// showing each epoch's auction, claim, proof, payouts and slashes as they happen.
     Sandbox(Box<sandbox::SandboxArgs>),
     /// Sign, verify and decode epoch proof quotes.
@@ -69,7 +72,8 @@ fn main() {
     // The sandbox prints its own story on stdout; its roles' logs stay at warnings unless
     // RUST_LOG asks for more.
     let default_level = match cli.command {
-        Command::Sandbox(_) => "warn",
+        // market: the cost-model prover's terms, once per epoch.
+        Command::Sandbox(_) => "warn,epoch_rfq_prover::cost=info",
         _ => "info",
     };
     init_logging(cli.log_format, default_level);
@@ -100,6 +104,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Node(args) => multi_thread()?.block_on(node_cmd::run(*args)),
         Command::Prover(args) => multi_thread()?.block_on(prover_cmd::run(*args)),
         Command::Proposer(args) => multi_thread()?.block_on(run_proposer(*args)),
+        Command::Price(args) => runtime()?.block_on(price_cmd::run(*args)),
         Command::PricingServer(args) => runtime()?.block_on(pricing_cmd::run(args)),
         Command::Sandbox(args) => multi_thread()?.block_on(sandbox::run(*args)),
         Command::Quote(command) => quote_cmd::run(command),

@@ -14,6 +14,7 @@ use clap::Args;
 use epoch_rfq_node::NodeClient;
 use epoch_rfq_p2p::P2pService;
 use epoch_rfq_prover::config::Pricing;
+use epoch_rfq_prover::cost::{ChainGasPrice, CostQuoteProvider};
 use epoch_rfq_prover::{
     Coordination, HttpQuoteProvider, NodeSettings, ProverArgs, ProverMetrics, ProverNode,
     ProverStore, QuoteProvider, QuoteSink, SimpleQuoteProvider, prover_from_config,
@@ -133,6 +134,7 @@ pub async fn build(
             config.data_directory.display()
         )
     })?;
+    let ledger = epoch_rfq_prover::market::default_ledger(config.max_pending_jobs);
     let quote_provider: Arc<dyn QuoteProvider> = match &config.pricing {
         Pricing::Fixed {
             basis_point_fee,
@@ -143,6 +145,16 @@ pub async fn build(
             timeout,
             retries,
         } => Arc::new(HttpQuoteProvider::new(url.clone(), *timeout, *retries)),
+        Pricing::Cost { path } => {
+            let cost = CostQuoteProvider::open(
+                path,
+                *l1.time(),
+                Arc::new(ChainGasPrice(l1.provider().clone())),
+                ledger.clone(),
+            )
+            .with_context(|| format!("QUOTE_PROVIDER_COST_FILE={}", path.display()))?;
+            Arc::new(cost)
+        }
     };
     Ok(ProverNode::new(
         NodeSettings::from_config(&config),
@@ -153,5 +165,6 @@ pub async fn build(
         sink,
         store,
         metrics,
-    )?)
+    )?
+    .with_ledger(ledger))
 }

@@ -59,6 +59,16 @@ pub struct ProverArgs {
     )]
     pub quote_provider_bond_amount: U256,
 
+    /// A cost-model file (TOML; see the prover's README): each fee covers the proof's L1 gas,
+    /// proving, the bond's capital cost, load and a margin. Reloaded when it changes. Excludes
+    /// QUOTE_PROVIDER_URL and the fixed QUOTE_PROVIDER_BASIS_POINT_FEE / _BOND_AMOUNT.
+    #[arg(
+        long = "quote-provider-cost-file",
+        env = "QUOTE_PROVIDER_COST_FILE",
+        conflicts_with_all = ["quote_provider_basis_point_fee", "quote_provider_bond_amount"]
+    )]
+    pub quote_provider_cost_file: Option<PathBuf>,
+
     /// How long one request to the pricing service may take.
     #[arg(long, env = "QUOTE_PROVIDER_TIMEOUT_MS", default_value_t = 2_000)]
     pub quote_provider_timeout_ms: u64,
@@ -194,6 +204,11 @@ pub enum Pricing {
         /// Retries after the first attempt.
         retries: u32,
     },
+    /// `CostQuoteProvider`: price each epoch from its costs (QUOTE_PROVIDER_COST_FILE).
+    Cost {
+        /// The cost file, checked at startup.
+        path: PathBuf,
+    },
 }
 
 /// Why the prover refuses to start. Each message names the setting and how to fix it.
@@ -238,6 +253,15 @@ pub enum ConfigError {
     /// A duration or count of zero.
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    /// Two pricing methods at once.
+    #[error(
+        "QUOTE_PROVIDER_URL and QUOTE_PROVIDER_COST_FILE are both set: choose one way to price \
+         quotes (a pricing service, or the cost model), and unset the other"
+    )]
+    TwoPricings,
+    /// The cost file is missing or invalid.
+    #[error("QUOTE_PROVIDER_COST_FILE: {0}")]
+    CostFile(String),
     /// PROVER_TYPE=command without a command.
     #[error(
         "PROVER_TYPE=command needs PROVER_COMMAND (the program that reads the epoch as JSON on \
@@ -267,8 +291,14 @@ impl ProverArgs {
         if minimum > target {
             return Err(ConfigError::MinimumAboveTarget { minimum, target });
         }
-        let pricing = match &self.quote_provider_url {
-            Some(url) => {
+        let pricing = match (&self.quote_provider_url, &self.quote_provider_cost_file) {
+            (Some(_), Some(_)) => return Err(ConfigError::TwoPricings),
+            (None, Some(path)) => {
+                crate::cost_config::CostConfig::load(path)
+                    .map_err(|e| ConfigError::CostFile(e.to_string()))?;
+                Pricing::Cost { path: path.clone() }
+            }
+            (Some(url), None) => {
                 check_url("QUOTE_PROVIDER_URL", url, &["http"])?;
                 if self.quote_provider_timeout_ms == 0 {
                     return Err(ConfigError::Zero("QUOTE_PROVIDER_TIMEOUT_MS"));
@@ -279,7 +309,7 @@ impl ProverArgs {
                     retries: self.quote_provider_retries,
                 }
             }
-            None => {
+            (None, None) => {
                 if self.quote_provider_basis_point_fee > MAX_BASIS_POINT_FEE {
                     return Err(ConfigError::FeeTooHigh(self.quote_provider_basis_point_fee));
                 }
@@ -511,5 +541,53 @@ mod tests {
             Cli::try_parse_from(["prover", "--minimum-escrow", "ten"]).is_err(),
             "a non-number amount must not parse"
         );
+    }
+
+    #[test]
+    fn the_cost_file_is_checked_and_excludes_the_other_pricings() {
+        let dir = std::env::temp_dir().join(format!("prover-config-cost-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("cost.toml");
+        std::fs::write(
+            &path,
+            "bond_amount = \"5\"\n[l1]\nproof_submission_gas = 1\n[price]\nfee_token_per_eth = 1.0\n\
+             [proving]\ncost_per_epoch = 1\ncost_per_tx = 0\n",
+        )
+        .expect("write");
+        let file = path.to_str().expect("utf-8 path");
+        let config =
+            parse(&["--p2p-enabled", "true", "--quote-provider-cost-file", file]).expect("valid");
+        assert_eq!(config.pricing, Pricing::Cost { path: path.clone() });
+        let err = parse(&[
+            "--p2p-enabled",
+            "true",
+            "--quote-provider-cost-file",
+            file,
+            "--quote-provider-url",
+            "http://127.0.0.1:1",
+        ])
+        .unwrap_err();
+        assert_eq!(err, ConfigError::TwoPricings);
+        let clash = Cli::try_parse_from([
+            "prover",
+            "--rollup",
+            ROLLUP,
+            "--quote-provider-cost-file",
+            file,
+            "--basis-point-fee",
+            "5",
+        ]);
+        assert!(
+            clash.is_err(),
+            "a fixed fee beside the cost file is refused"
+        );
+        std::fs::write(&path, "bond_amount = \"5\"\nmargin = 3\n").expect("write");
+        let err =
+            parse(&["--p2p-enabled", "true", "--quote-provider-cost-file", file]).unwrap_err();
+        assert!(
+            err.to_string().contains("QUOTE_PROVIDER_COST_FILE"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -12,8 +12,12 @@
 
 pub mod bond;
 pub mod config;
+pub mod cost;
+pub mod cost_config;
 pub mod epoch_prover;
 mod l1tx;
+pub mod ledger;
+pub mod market;
 pub mod metrics;
 pub mod node;
 pub mod pricing_service;

@@ -35,6 +35,8 @@ pub struct ProverMetrics {
     bonds_slashed: Counter,
     bond_slashed_amount: Counter,
     escrow_below_minimum: Gauge,
+    /// Ledger and auction-outcome metrics (market intelligence).
+    pub market: crate::market::MarketMetrics,
 }
 
 fn latency_histogram() -> Histogram {
@@ -65,6 +67,7 @@ impl Default for ProverMetrics {
             bonds_slashed: Counter::default(),
             bond_slashed_amount: Counter::default(),
             escrow_below_minimum: Gauge::default(),
+            market: crate::market::MarketMetrics::default(),
         }
     }
 }
@@ -76,6 +79,7 @@ impl ProverMetrics {
         let m = Self::default();
         epoch_rfq_runtime::metrics::register_build_info(registry, "prover");
         let r = registry.sub_registry_with_prefix("epoch_rfq_prover");
+        m.market.register(r);
         r.register(
             "last_good_tick_timestamp_seconds",
             "Unix time of the claim watcher's last round that completed without error",

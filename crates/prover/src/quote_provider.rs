@@ -77,6 +77,29 @@ pub enum NoQuote {
         /// What is wrong.
         reason: String,
     },
+    /// The epoch has no fees: no share of nothing covers a cost.
+    #[error("the epoch has no fees")]
+    NoFees,
+    /// The cost needs a larger share of the fees than allowed.
+    #[error(
+        "cost {cost} needs {needed} bps of the epoch's fees {total_fees}, above the maximum {max} bps"
+    )]
+    CostAboveFees {
+        /// The bps the cost would need.
+        needed: String,
+        /// The maximum (the cost file's `max_basis_point_fee`, at most 10000).
+        max: u32,
+        /// The cost (fee-token base units).
+        cost: String,
+        /// The epoch's fees.
+        total_fees: String,
+    },
+    /// The fee-token price is unavailable and the cost file says not to guess.
+    #[error("no fee-token price: {0}")]
+    PriceUnavailable(String),
+    /// The L1 gas price could not be read.
+    #[error("no L1 gas price: {0}")]
+    GasUnavailable(String),
 }
 
 impl NoQuote {
@@ -89,6 +112,10 @@ impl NoQuote {
             Self::NotJson(_) => "not_json",
             Self::MissingField(_) => "missing_field",
             Self::BadValue { .. } => "bad_value",
+            Self::NoFees => "no_fees",
+            Self::CostAboveFees { .. } => "cost_above_fees",
+            Self::PriceUnavailable(_) => "price_unavailable",
+            Self::GasUnavailable(_) => "gas_unavailable",
         }
     }
 }

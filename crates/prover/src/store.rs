@@ -65,6 +65,20 @@ const MIGRATIONS: &[&str] = &[
          created_ms INTEGER NOT NULL,
          updated_ms INTEGER NOT NULL
      );",
+    // v2: market intelligence: the commitment ledger's snapshot and each auction's outcome.
+    "CREATE TABLE market_state (
+         key        TEXT PRIMARY KEY,
+         value_json TEXT NOT NULL,
+         updated_ms INTEGER NOT NULL
+     );
+     CREATE TABLE auction_outcomes (
+         epoch            INTEGER PRIMARY KEY,
+         our_fee          INTEGER NOT NULL,
+         won              INTEGER NOT NULL,
+         winner           TEXT NOT NULL,
+         winner_fee       INTEGER NOT NULL,
+         recorded_ms      INTEGER NOT NULL
+     );",
 ];
 
 /// What can go wrong with the store.
@@ -600,6 +614,79 @@ type JobRow = (
     u32,
 );
 
+/// One auction's result for a prover that quoted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuctionOutcome {
+    /// The epoch.
+    pub epoch: u64,
+    /// Our quote's fee.
+    pub our_fee: u32,
+    /// Whether our quote was claimed.
+    pub won: bool,
+    /// The claim's bond provider.
+    pub winner: String,
+    /// The claimed quote's fee.
+    pub winner_fee: u32,
+}
+
+impl ProverStore {
+    /// Stores `value_json` under `key` in the market state (the ledger's snapshot).
+    pub fn save_market_state(&self, key: &str, value_json: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO market_state (key, value_json, updated_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT(key) DO UPDATE SET value_json = excluded.value_json,
+                                            updated_ms = excluded.updated_ms",
+            params![key, value_json, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// The market state stored under `key`.
+    pub fn market_state(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value_json FROM market_state WHERE key = ?1",
+                params![key],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Records an auction's outcome once (later sightings of the same claim are ignored).
+    /// Returns whether it was new.
+    pub fn record_outcome(&self, outcome: &AuctionOutcome) -> Result<bool, StoreError> {
+        let changed = self.conn.execute(
+            "INSERT OR IGNORE INTO auction_outcomes
+               (epoch, our_fee, won, winner, winner_fee, recorded_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                sql_u64(outcome.epoch),
+                outcome.our_fee,
+                outcome.won,
+                outcome.winner,
+                outcome.winner_fee,
+                now_ms()
+            ],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Auctions won and recorded in total: `(won, recorded)`.
+    pub fn outcome_counts(&self) -> Result<(u64, u64), StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COALESCE(SUM(won), 0), COUNT(*) FROM auction_outcomes",
+            [],
+            |row| {
+                Ok((
+                    u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
+                    u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+                ))
+            },
+        )?)
+    }
+}
+
 fn job_from_row(
     (epoch, state, proof, tx_hash, error, attempts): JobRow,
 ) -> Result<Job, StoreError> {
@@ -731,7 +818,7 @@ mod tests {
             store.record_tx("0xdead", "deposit", None).unwrap();
         }
         let store = ProverStore::open(&dir).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 1);
+        assert_eq!(store.schema_version().unwrap(), 2);
         let unfinished: Vec<_> = store
             .unfinished_jobs()
             .unwrap()
@@ -785,5 +872,36 @@ mod tests {
         assert!(!store.record_claim(&claim).unwrap());
         store.forget_claim(2).unwrap();
         assert!(store.record_claim(&claim).unwrap());
+    }
+
+    #[test]
+    fn market_state_and_outcomes_are_kept() {
+        let store = ProverStore::open_in_memory().unwrap();
+        assert_eq!(store.market_state("ledger").unwrap(), None);
+        store.save_market_state("ledger", "{\"a\":1}").unwrap();
+        store.save_market_state("ledger", "{\"a\":2}").unwrap();
+        assert_eq!(
+            store.market_state("ledger").unwrap().as_deref(),
+            Some("{\"a\":2}")
+        );
+        let outcome = AuctionOutcome {
+            epoch: 3,
+            our_fee: 120,
+            won: false,
+            winner: "0xabc".into(),
+            winner_fee: 90,
+        };
+        assert!(store.record_outcome(&outcome).unwrap());
+        assert!(!store.record_outcome(&outcome).unwrap(), "recorded once");
+        assert!(
+            store
+                .record_outcome(&AuctionOutcome {
+                    epoch: 4,
+                    won: true,
+                    ..outcome
+                })
+                .unwrap()
+        );
+        assert_eq!(store.outcome_counts().unwrap(), (1, 2));
     }
 }

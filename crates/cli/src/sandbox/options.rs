@@ -80,7 +80,26 @@ pub enum ProverPricing {
     },
     /// Ask the sandbox's pricing service (`HttpQuoteProvider`).
     Service,
+    /// Price from costs (`CostQuoteProvider`, the cost file [`SANDBOX_COST_FILE`]).
+    CostModel,
 }
+
+/// The cost file of a sandbox prover on the cost model: gas at the chain's price (1 ETH = 10^6
+/// fee-token units), proving 300 per epoch + 4 per tx, 5 % a year on the bond, 10 % margin.
+pub const SANDBOX_COST_FILE: &str = r#"bond_amount = "1500"
+margin = 0.10
+[l1]
+proof_submission_gas = 300000
+[price]
+fee_token_per_eth = 1.0e6
+[proving]
+cost_per_epoch = 300
+cost_per_tx = 4
+[capital]
+annual_rate = 0.05
+[load]
+surcharge_at_full = 0.5
+"#;
 
 /// One prover of the sandbox.
 #[derive(Debug, Clone)]
@@ -144,6 +163,10 @@ impl ProverSpec {
                 "pricing service ({} bps + {} bps/tx, +{} %), bond {}",
                 policy.base_bps, policy.bps_per_tx, policy.margin_percent, policy.bond_amount
             ),
+            ProverPricing::CostModel => {
+                "cost model (gas + 300/epoch + 4/tx proving + capital + load, +10 %), bond 1500"
+                    .to_owned()
+            }
         };
         let unreliable = if self.never_proves {
             format!(", NEVER PROVES (escrow for one bond: {})", self.funds)
@@ -254,6 +277,12 @@ impl SandboxOptions {
         opts.epoch_duration = args.epoch_duration;
         opts.claim_window = args.claim_window;
         opts.node_port = args.node_port;
+        // A fourth prover priced by the cost model; its cost terms are logged once per epoch.
+        opts.provers.push(ProverSpec::new(
+            "dave",
+            QuotePath::Http,
+            ProverPricing::CostModel,
+        ));
         if args.unreliable_prover {
             opts.provers[0] =
                 ProverSpec::unreliable("alice", QuotePath::Http, 100, U256::from(50_000));
@@ -293,8 +322,17 @@ mod tests {
         assert_eq!(o.node_port, 8000);
         assert_eq!(o.polling_interval, Duration::from_secs(1));
         let paths: Vec<_> = o.provers.iter().map(|p| p.path).collect();
-        assert_eq!(paths, [QuotePath::Http, QuotePath::P2p, QuotePath::P2p]);
+        assert_eq!(
+            paths,
+            [
+                QuotePath::Http,
+                QuotePath::P2p,
+                QuotePath::P2p,
+                QuotePath::Http
+            ]
+        );
         assert_eq!(o.provers[2].pricing, ProverPricing::Service);
+        assert_eq!(o.provers[3].pricing, ProverPricing::CostModel);
         assert!(o.provers.iter().all(|p| !p.never_proves));
         assert_eq!(o.data_dir, PathBuf::from(".sandbox"));
     }
@@ -316,7 +354,7 @@ mod tests {
                 basis_point_fee: other,
                 ..
             } => other > basis_point_fee,
-            ProverPricing::Service => true,
+            ProverPricing::Service | ProverPricing::CostModel => true,
         }));
         assert_eq!((alice.funds, alice.target_escrow), (bond, bond));
         // Short slots: poll twice per slot.

@@ -19,7 +19,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use super::events::{Hub, SandboxEvent};
-use super::options::{ProverPricing, ProverSpec, QuotePath, SandboxOptions};
+use super::options::{ProverPricing, ProverSpec, QuotePath, SANDBOX_COST_FILE, SandboxOptions};
 use super::{fresh_dir, serve_metrics};
 use crate::keys::KeyArgs;
 use crate::p2p_args::P2pArgs;
@@ -73,7 +73,16 @@ pub(super) async fn start_prover(
             basis_point_fee,
             bond,
         } => (*basis_point_fee, *bond),
-        ProverPricing::Service => (0, U256::ZERO),
+        ProverPricing::Service | ProverPricing::CostModel => (0, U256::ZERO),
+    };
+    let cost_file = match spec.pricing {
+        ProverPricing::CostModel => {
+            let path = data_dir.join("cost.toml");
+            std::fs::write(&path, SANDBOX_COST_FILE)
+                .with_context(|| format!("writing {}", path.display()))?;
+            Some(path)
+        }
+        _ => None,
     };
     let command = ProverCommand {
         prover: ProverArgs {
@@ -91,10 +100,11 @@ pub(super) async fn start_prover(
             prover_target_escrow_amount: Some(spec.target_escrow),
             quote_provider_url: match spec.pricing {
                 ProverPricing::Service => Some(pricing_url.to_owned()),
-                ProverPricing::Fixed { .. } => None,
+                ProverPricing::Fixed { .. } | ProverPricing::CostModel => None,
             },
             quote_provider_basis_point_fee: basis_point_fee,
             quote_provider_bond_amount: bond,
+            quote_provider_cost_file: cost_file,
             quote_provider_timeout_ms: 2_000,
             quote_provider_retries: 2,
             prover_node_polling_interval_ms: u64::try_from(options.polling_interval.as_millis())

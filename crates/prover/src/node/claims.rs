@@ -85,6 +85,8 @@ impl ClaimWatcher {
                 epoch = claim.epoch, prover = %claim.bond_provider, proposer = %claim.proposer_claimant,
                 fee = claim.basis_point_fee, bond = %claim.bond_amount, ours, "claim seen on L1"
             );
+            // The ledger moves our quote to a claimed epoch; the auction's outcome is recorded.
+            shared.market.on_claim(&shared.store.lock(), &claim, ours);
             shared.emit(ProverEvent::ClaimSeen { claim, ours });
             if !ours && shared.quoted_epochs.lock().contains(&claim.epoch) {
                 shared.metrics.claim_lost();

@@ -175,6 +175,9 @@ async fn drive_job(
             JobState::Claimed => {
                 let data = epoch_data(shared, epoch).await?;
                 shared.transition(epoch, JobState::Claimed, JobState::Proving, "proving")?;
+                shared.market.on_proving(&shared.store.lock(), epoch);
+                // Measured to learn the proving speed the ledger and the cost model use.
+                let proving_since = std::time::Instant::now();
                 if !*started {
                     *started = true;
                     tracing::info!(
@@ -188,6 +191,12 @@ async fn drive_job(
                 match shared.prover.prove(&data).await {
                     Ok(proof) => {
                         shared.store.lock().store_proof(epoch, &proof)?;
+                        let txs = data.blocks.iter().map(|b| b.tx_count).sum::<U256>();
+                        shared.market.on_proven(
+                            &shared.store.lock(),
+                            u64::try_from(txs).unwrap_or(u64::MAX),
+                            proving_since.elapsed(),
+                        );
                         shared
                             .metrics
                             .job_moved(Some(JobState::Proving), JobState::Proven);

@@ -38,6 +38,7 @@ use crate::bond::{BondError, BondManager};
 use crate::config::{ProverConfig, ProverKind};
 use crate::epoch_prover::{CommandProver, DevProver, EpochProver};
 use crate::l1tx::{SharedStore, TxError};
+use crate::market::Market;
 use crate::metrics::ProverMetrics;
 use crate::quote_provider::QuoteProvider;
 use crate::sink::QuoteSink;
@@ -252,6 +253,8 @@ struct Shared {
     bond_wake: Notify,
     health: Health,
     services: Services,
+    /// The commitment ledger and auction outcomes (see `crate::market`).
+    market: Market,
 }
 
 impl Shared {
@@ -282,6 +285,8 @@ impl Shared {
             );
         }
         if to.is_terminal() {
+            // The job's work and bond leave the ledger.
+            self.market.on_finished(&self.store.lock(), epoch);
             self.emit(ProverEvent::JobFinished {
                 epoch,
                 state: to,
@@ -340,6 +345,11 @@ impl ProverNode {
         let (events, _) = broadcast::channel(1024);
         let health = Health::new("prover");
         let services = Services::register(&health, &settings);
+        let market = Market::new(
+            crate::market::default_ledger(settings.max_pending_jobs),
+            metrics.market.clone(),
+            *l1.time(),
+        );
         Ok(Self {
             shared: Arc::new(Shared {
                 settings,
@@ -359,8 +369,18 @@ impl ProverNode {
                 bond_wake: Notify::new(),
                 health,
                 services,
+                market,
             }),
         })
+    }
+
+    /// Uses `ledger` (shared with a cost-based quote provider) instead of a default one. Call
+    /// before [`start`](Self::start).
+    pub fn with_ledger(mut self, ledger: crate::cost::SharedLedger) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.market = Market::new(ledger, shared.metrics.market.clone(), *shared.l1.time());
+        }
+        self
     }
 
     /// The health of the node's services (`claim_watcher`, `quoter`, `bond_manager`,
@@ -383,6 +403,8 @@ impl ProverNode {
     /// jobs, then starts the claim watcher, the quoter and the bond manager, each in its task.
     pub async fn start(self) -> Result<ProverHandle, NodeError> {
         let shared = self.shared;
+        // The ledger as persisted: quotes still claimable and claimed epochs stay committed.
+        shared.market.restore(&shared.store.lock())?;
         let status = shared.bond.ensure_bond(shared.bond.minimum()).await?;
         shared
             .services

@@ -16,6 +16,7 @@ use epoch_rfq_l1::{Claim, EpochRange};
 use epoch_rfq_quote::EpochProofQuote;
 
 use super::{NodeError, ProverEvent, Shared, unix_now};
+use crate::market::Market;
 use crate::quote_provider::{EpochSummary, QuoteTerms};
 use crate::store::SentQuote;
 
@@ -88,6 +89,8 @@ impl Quoter {
         let shared = self.shared.clone();
         let l1 = &shared.l1;
         let time = *l1.time();
+        // The ledger learns L1 time; our quotes past their last claimable slot leave it.
+        shared.market.tick(&shared.store.lock(), slot);
         let Some(epoch) = l1.epoch_to_prove().await? else {
             return Ok(());
         };
@@ -151,10 +154,8 @@ impl Quoter {
                 return Ok(());
             }
         };
-        let valid_until = terms.valid_until_slot.map_or_else(
-            || time.claim_phase_last_slot(epoch),
-            |s| u64::try_from(s).unwrap_or(u64::MAX),
-        );
+        // Always finite, never past the claim phase.
+        let valid_until = Market::valid_until_slot(&time, epoch, terms.valid_until_slot);
         if valid_until < slot {
             self.no_quote(
                 epoch,
@@ -179,6 +180,23 @@ impl Quoter {
             self.no_quote(epoch, "bond", err.to_string());
             return Ok(());
         }
+        // The ledger refuses what would over-commit the escrow or the proving capacity.
+        let available = (shared.market)
+            .top_up_and_read_available(&shared.bond, l1, shared.me, terms.bond_amount)
+            .await?;
+        let proposal = match (shared.market).admit(
+            epoch,
+            summary.tx_count,
+            terms.bond_amount,
+            valid_until,
+            available,
+        ) {
+            Ok(proposal) => proposal,
+            Err(refusal) => {
+                self.no_quote(epoch, refusal.code(), refusal.to_string());
+                return Ok(());
+            }
+        };
         let quote = match sign_quote(&shared, &range, &terms, valid_until) {
             Ok(quote) => quote,
             Err(err) => {
@@ -197,6 +215,8 @@ impl Quoter {
             path: shared.sink.name().to_owned(),
             quote_json: quote.to_json_string(),
         })?;
+        // Now committed: its bond and work count until it expires, is lost or becomes a job.
+        shared.market.record_quote(&shared.store.lock(), &proposal);
         shared.quoted_epochs.lock().insert(epoch);
         self.deliver(&quote, epoch, &quote_id, false).await;
         Ok(())
