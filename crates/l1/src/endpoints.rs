@@ -747,3 +747,135 @@ impl Layer<PubSubFrontend> for RouterLayer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_keep_scheme_host_and_port_only() {
+        let e =
+            Endpoint::parse(3, "https://user:secret@eth.example.com/v3/KEY123").expect("valid URL");
+        assert_eq!(e.label, "https://eth.example.com:443");
+        let shown = e.to_string();
+        assert_eq!(
+            shown,
+            "https://eth.example.com:443 (ETHEREUM_HOSTS entry 3)"
+        );
+        assert!(!shown.contains("KEY123") && !shown.contains("secret"));
+        let cases = [
+            ("ws://127.0.0.1:8546/", "ws://127.0.0.1:8546"),
+            ("http://[::1]:8545", "http://[::1]:8545"),
+            ("wss://node.example.org", "wss://node.example.org:443"),
+            ("http://localhost", "http://localhost:80"),
+        ];
+        for (url, label) in cases {
+            assert_eq!(Endpoint::parse(1, url).expect(url).label, label);
+        }
+    }
+
+    #[test]
+    fn hosts_are_split_trimmed_and_numbered() {
+        let endpoints = parse_hosts(" http://a:1 ,, ws://b:2,").expect("two URLs");
+        let got: Vec<_> = endpoints
+            .iter()
+            .map(|e| (e.position, e.label.as_str()))
+            .collect();
+        assert_eq!(got, [(1, "http://a:1"), (2, "ws://b:2")]);
+        for bad in ["mailto:x@y", "http://", "file:///tmp/x", "unix:/tmp/sock"] {
+            assert!(
+                matches!(
+                    parse_hosts(bad),
+                    Err(EndpointsError::Malformed { position: 1, .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    fn failure(kind: ErrorKind) -> TransportError {
+        TransportErrorKind::custom(EndpointFailure {
+            endpoint: "http://127.0.0.1:1".into(),
+            kind,
+            message: "test".into(),
+        })
+    }
+
+    #[test]
+    fn what_is_retried() {
+        let policy = L1RetryPolicy;
+        let retried = [
+            TransportErrorKind::http_error(429, String::new()),
+            TransportErrorKind::http_error(500, String::new()),
+            TransportErrorKind::http_error(502, String::new()),
+            TransportErrorKind::http_error(503, String::new()),
+            failure(ErrorKind::connection),
+        ];
+        for e in &retried {
+            assert!(policy.should_retry(e), "{e}");
+        }
+        let revert: alloy::rpc::json_rpc::ErrorPayload = serde_json::from_str(
+            r#"{"code":3,"message":"execution reverted","data":"0x12345678"}"#,
+        )
+        .expect("payload");
+        let not_retried = [
+            TransportErrorKind::http_error(400, String::new()),
+            failure(ErrorKind::timeout),
+            RpcError::ErrorResp(revert),
+        ];
+        for e in &not_retried {
+            assert!(!policy.should_retry(e), "{e}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_used_and_capped() {
+        let policy = L1RetryPolicy;
+        let soon = TransportErrorKind::http_error_with_retry_after(
+            429,
+            String::new(),
+            Some(Duration::from_secs(2)),
+        );
+        assert_eq!(policy.backoff_hint(&soon), Some(Duration::from_secs(2)));
+        let late = TransportErrorKind::http_error_with_retry_after(
+            429,
+            String::new(),
+            Some(Duration::from_secs(3600)),
+        );
+        assert_eq!(policy.backoff_hint(&late), Some(MAX_RETRY_AFTER));
+    }
+
+    #[test]
+    fn errors_are_classified() {
+        let cases = [
+            (
+                TransportErrorKind::http_error(429, String::new()),
+                ErrorKind::http_429,
+            ),
+            (
+                TransportErrorKind::http_error(504, String::new()),
+                ErrorKind::http_5xx,
+            ),
+            (
+                TransportErrorKind::http_error(404, String::new()),
+                ErrorKind::other,
+            ),
+            (TransportErrorKind::backend_gone(), ErrorKind::connection),
+            (failure(ErrorKind::timeout), ErrorKind::timeout),
+        ];
+        for (e, kind) in cases {
+            assert_eq!(classify_error(&e), kind, "{e}");
+        }
+    }
+
+    #[test]
+    fn a_gone_ws_backend_is_named() {
+        let e = name_endpoint(TransportErrorKind::backend_gone(), "ws://127.0.0.1:9");
+        assert_eq!(classify_error(&e), ErrorKind::connection);
+        assert!(
+            e.to_string()
+                .contains("ws://127.0.0.1:9: connection failed: the ws connection is gone"),
+            "{e}"
+        );
+    }
+}

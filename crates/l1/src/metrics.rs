@@ -134,3 +134,40 @@ impl L1Metrics {
             .map_or(0, |c| c.get())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_labels() {
+        let metrics = L1Metrics::new();
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        metrics.record("http://127.0.0.1:8545", Duration::from_millis(3), None);
+        metrics.record(
+            "http://127.0.0.1:8545",
+            Duration::from_millis(20),
+            Some(ErrorKind::http_429),
+        );
+        assert_eq!(metrics.requests("http://127.0.0.1:8545"), 2);
+        assert_eq!(
+            metrics.errors("http://127.0.0.1:8545", ErrorKind::http_429),
+            1
+        );
+        assert_eq!(
+            metrics.errors("http://127.0.0.1:8545", ErrorKind::timeout),
+            0
+        );
+        assert_eq!(metrics.requests("http://127.0.0.1:1"), 0);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        for line in [
+            r#"epoch_rfq_l1_requests_total{endpoint="http://127.0.0.1:8545"} 2"#,
+            r#"epoch_rfq_l1_errors_total{endpoint="http://127.0.0.1:8545",kind="http_429"} 1"#,
+            r#"epoch_rfq_l1_request_duration_seconds_count{endpoint="http://127.0.0.1:8545"} 2"#,
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+    }
+}

@@ -120,6 +120,38 @@ async fn thirty_percent_429s_are_retried_and_counted() {
 }
 
 #[tokio::test]
+async fn server_errors_and_resets_are_retried() {
+    bounded(60, async {
+        let chain = chain().await;
+        let p = proxy(&chain, 11).await;
+        let metrics = L1Metrics::new();
+        let client = args(&[&p.url()], &chain)
+            .connect_with_metrics(Some(chain.signer(0).expect("dev key")), &metrics)
+            .await
+            .expect("the endpoint answers");
+        p.set_faults(Faults {
+            server_errors: 0.2,
+            server_error_status: 502,
+            resets: 0.1,
+            ..Faults::default()
+        });
+        use_l1(&client, 15).await;
+
+        let stats = p.stats();
+        assert!(stats.server_errors >= 3 && stats.resets >= 1, "{stats:?}");
+        assert_eq!(
+            metrics.errors(&p.url(), ErrorKind::http_5xx),
+            stats.server_errors
+        );
+        assert_eq!(
+            metrics.errors(&p.url(), ErrorKind::connection),
+            stats.resets
+        );
+    })
+    .await
+}
+
+#[tokio::test]
 async fn retry_after_is_honoured() {
     bounded(60, async {
         let chain = chain().await;
