@@ -54,6 +54,10 @@ use crate::metrics::{ErrorKind, L1Metrics};
 /// start before it is reported as not answering.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How far (in blocks) an endpoint's head may be behind the most advanced endpoint's at start
+/// before it is ranked after the others (syncing, stale, or not telling the truth).
+pub const MAX_HEAD_LAG: u64 = 16;
+
 /// How many times a call that failed transiently on every endpoint is retried.
 pub const RETRY_ATTEMPTS: u32 = 8;
 
@@ -170,10 +174,20 @@ pub fn parse_hosts(hosts: &str) -> Result<Vec<Endpoint>, EndpointsError> {
 /// What the start-up probe found at one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EndpointStatus {
-    /// Answered the expected chain id.
+    /// Answered the expected chain id and a head close to the most advanced endpoint's.
     Healthy {
         /// Time to answer `eth_chainId`.
         latency: Duration,
+        /// Its latest block number.
+        head: u64,
+    },
+    /// Answered the expected chain id, but its head is more than [`MAX_HEAD_LAG`] blocks behind
+    /// another endpoint's: kept, ranked after the healthy ones.
+    Behind {
+        /// Its latest block number.
+        head: u64,
+        /// The most advanced endpoint's.
+        best: u64,
     },
     /// Answered another chain id: left out.
     WrongChain {
@@ -202,12 +216,15 @@ pub struct EndpointReport {
 impl EndpointReport {
     fn describe(&self, expected: u64) -> String {
         match &self.status {
-            EndpointStatus::Healthy { latency } => {
-                format!(
-                    "{}: chain {expected}, answered in {latency:?}",
-                    self.endpoint
-                )
-            }
+            EndpointStatus::Healthy { latency, head } => format!(
+                "{}: chain {expected} at block {head}, answered in {latency:?}",
+                self.endpoint
+            ),
+            EndpointStatus::Behind { head, best } => format!(
+                "{}: at block {head}, {} blocks behind another endpoint (at {best}): syncing, stale or wrong",
+                self.endpoint,
+                best - head
+            ),
             EndpointStatus::WrongChain { chain_id } => format!(
                 "{}: is chain {chain_id}, not L1_CHAIN_ID {expected}",
                 self.endpoint
@@ -290,12 +307,26 @@ pub async fn connect_endpoints(
             .map(|e| probe(e.clone(), chain_id, metrics.cloned())),
     )
     .await;
+    let best = probes
+        .iter()
+        .filter_map(|(r, _)| match r.status {
+            EndpointStatus::Healthy { head, .. } => Some(head),
+            _ => None,
+        })
+        .max();
     let mut reports = Vec::with_capacity(probes.len());
     let mut healthy = Vec::new();
+    let mut behind = Vec::new();
     let mut silent = Vec::new();
-    for (report, transport) in probes {
+    for (mut report, transport) in probes {
+        if let (EndpointStatus::Healthy { head, .. }, Some(best)) = (&report.status, best)
+            && best - head > MAX_HEAD_LAG
+        {
+            report.status = EndpointStatus::Behind { head: *head, best };
+        }
         match (&report.status, transport) {
-            (EndpointStatus::Healthy { latency }, Some(t)) => healthy.push((*latency, t)),
+            (EndpointStatus::Healthy { latency, .. }, Some(t)) => healthy.push((*latency, t)),
+            (EndpointStatus::Behind { head, .. }, Some(t)) => behind.push((*head, t)),
             (EndpointStatus::Unreachable { .. }, Some(t)) => silent.push(t),
             _ => {}
         }
@@ -312,8 +343,14 @@ pub async fn connect_endpoints(
     }
     for r in &reports {
         match &r.status {
-            EndpointStatus::Healthy { latency } => {
-                tracing::info!(endpoint = %r.endpoint, ?latency, "L1 endpoint answers chain {chain_id}");
+            EndpointStatus::Healthy { .. } => {
+                tracing::info!("L1 endpoint in use: {}", r.describe(chain_id));
+            }
+            EndpointStatus::Behind { .. } => {
+                tracing::warn!(
+                    "L1 endpoint ranked after the others: {}",
+                    r.describe(chain_id)
+                );
             }
             EndpointStatus::WrongChain { .. } => {
                 tracing::warn!("L1 endpoint left out: {}", r.describe(chain_id));
@@ -328,10 +365,16 @@ pub async fn connect_endpoints(
         }
     }
     // Alloy's ranking starts with every endpoint at score 0 and keeps ties in order: the order
-    // given here (fastest healthy first, then the silent ones) decides the first requests.
+    // given here (fastest healthy first, then those behind, most advanced first, then the silent
+    // ones) decides the first requests.
     healthy.sort_by_key(|(latency, _)| *latency);
-    let transports: Vec<EndpointTransport> =
-        healthy.into_iter().map(|(_, t)| t).chain(silent).collect();
+    behind.sort_by_key(|(head, _)| std::cmp::Reverse(*head));
+    let transports: Vec<EndpointTransport> = healthy
+        .into_iter()
+        .map(|(_, t)| t)
+        .chain(behind.into_iter().map(|(_, t)| t))
+        .chain(silent)
+        .collect();
     Ok(Connected {
         provider: assemble(transports, signer),
         endpoints: reports,
@@ -385,18 +428,31 @@ async fn probe(
     let started = Instant::now();
     let answer =
         tokio::time::timeout(PROBE_TIMEOUT, client.request_noparams::<U64>("eth_chainId")).await;
+    let latency = started.elapsed();
     let endpoint = transport.endpoint.clone();
     match answer {
-        Ok(Ok(id)) if id.to::<u64>() == chain_id => (
-            report(
-                endpoint,
-                EndpointStatus::Healthy {
-                    latency: started.elapsed(),
+        Ok(Ok(id)) if id.to::<u64>() == chain_id => {
+            let head = tokio::time::timeout(
+                PROBE_TIMEOUT,
+                client.request_noparams::<U64>("eth_blockNumber"),
+            )
+            .await;
+            let status = match head {
+                Ok(Ok(head)) => EndpointStatus::Healthy {
+                    latency,
+                    head: head.to::<u64>(),
                 },
-                true,
-            ),
-            Some(transport),
-        ),
+                Ok(Err(e)) => EndpointStatus::Unreachable {
+                    reason: format!("answers eth_chainId but not eth_blockNumber: {e}"),
+                },
+                Err(_) => EndpointStatus::Unreachable {
+                    reason: format!(
+                        "answers eth_chainId but not eth_blockNumber within {PROBE_TIMEOUT:?}"
+                    ),
+                },
+            };
+            (report(endpoint, status, true), Some(transport))
+        }
         Ok(Ok(id)) => (
             report(
                 endpoint,

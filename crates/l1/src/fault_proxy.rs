@@ -17,9 +17,10 @@
 //! answer), the next `rate_limit_next` requests answered 429, then one random draw (seeded, so
 //! a run is reproducible) against `rate_limited` (429 with `Retry-After` when set),
 //! `server_errors` (`server_error_status`), `resets` (connection closed without an answer);
-//! otherwise the request is relayed, with `eth_chainId` answered by the proxy when `chain_id` is
-//! set (a node on another chain). `set_down(true)` closes the listening socket (connections are
-//! refused) and every open connection; `set_down(false)` listens again on the same port.
+//! otherwise the request is relayed, with `eth_chainId` / `eth_blockNumber` answered by the
+//! proxy when `chain_id` / `block_number` is set (a node on another chain, behind, or lying).
+//! `set_down(true)` closes the listening socket (connections are refused) and every open
+//! connection; `set_down(false)` listens again on the same port.
 //!
 //! HTTP/1.1 with `Content-Length` bodies and keep-alive, which is what alloy's reqwest
 //! transport sends. No ws relaying.
@@ -55,6 +56,9 @@ pub struct Faults {
     pub resets: f64,
     /// Answer `eth_chainId` with this chain id instead of relaying it.
     pub chain_id: Option<u64>,
+    /// Answer `eth_blockNumber` with this number instead of relaying it (a node behind, or
+    /// lying).
+    pub block_number: Option<u64>,
 }
 
 impl Default for Faults {
@@ -69,6 +73,7 @@ impl Default for Faults {
             server_error_status: 503,
             resets: 0.0,
             chain_id: None,
+            block_number: None,
         }
     }
 }
@@ -86,8 +91,8 @@ pub struct ProxyStats {
     pub server_errors: u64,
     /// Closed without an answer.
     pub resets: u64,
-    /// `eth_chainId` answered by the proxy itself.
-    pub chain_id_answers: u64,
+    /// `eth_chainId` or `eth_blockNumber` answered by the proxy itself.
+    pub own_answers: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +109,7 @@ struct Counters {
     rate_limited: AtomicU64,
     server_errors: AtomicU64,
     resets: AtomicU64,
-    chain_id_answers: AtomicU64,
+    own_answers: AtomicU64,
 }
 
 struct Shared {
@@ -204,7 +209,7 @@ impl FaultProxy {
             rate_limited: get(&c.rate_limited),
             server_errors: get(&c.server_errors),
             resets: get(&c.resets),
-            chain_id_answers: get(&c.chain_id_answers),
+            own_answers: get(&c.own_answers),
         }
     }
 }
@@ -346,10 +351,8 @@ async fn handle_one(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) 
         counters.resets.fetch_add(1, Ordering::Relaxed);
         return false;
     }
-    if let Some(chain_id) = faults.chain_id
-        && let Some(answer) = chain_id_answer(&body, chain_id)
-    {
-        counters.chain_id_answers.fetch_add(1, Ordering::Relaxed);
+    if let Some(answer) = own_answer(&body, &faults) {
+        counters.own_answers.fetch_add(1, Ordering::Relaxed);
         return write_response(stream, 200, "", answer.as_bytes()).await;
     }
     let relayed = shared
@@ -373,15 +376,21 @@ async fn handle_one(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) 
     write_response(stream, status, "", &answer).await
 }
 
-/// The proxy's own answer to a single `eth_chainId` request.
-fn chain_id_answer(body: &[u8], chain_id: u64) -> Option<String> {
-    let request: serde_json::Value = serde_json::from_slice(body).ok()?;
-    if request.get("method")?.as_str()? != "eth_chainId" {
+/// The proxy's own answer to a single `eth_chainId` / `eth_blockNumber` request, when the
+/// faults say so.
+fn own_answer(body: &[u8], faults: &Faults) -> Option<String> {
+    if faults.chain_id.is_none() && faults.block_number.is_none() {
         return None;
     }
+    let request: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let value = match request.get("method")?.as_str()? {
+        "eth_chainId" => faults.chain_id?,
+        "eth_blockNumber" => faults.block_number?,
+        _ => return None,
+    };
     let id = request.get("id")?;
     Some(format!(
-        r#"{{"jsonrpc":"2.0","id":{id},"result":"0x{chain_id:x}"}}"#
+        r#"{{"jsonrpc":"2.0","id":{id},"result":"0x{value:x}"}}"#
     ))
 }
 

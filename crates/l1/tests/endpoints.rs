@@ -284,6 +284,51 @@ async fn an_endpoint_on_another_chain_is_left_out() {
     .await
 }
 
+#[tokio::test]
+async fn an_endpoint_far_behind_is_ranked_after_the_others() {
+    bounded(60, async {
+        let chain = chain().await;
+        for _ in 0..20 {
+            chain.mine().await.expect("mined");
+        }
+        let (behind, good) = (proxy(&chain, 12).await, proxy(&chain, 13).await);
+        behind.set_faults(Faults {
+            block_number: Some(1),
+            ..Faults::default()
+        });
+        let connected = connect_endpoints(
+            &format!("{},{}", behind.url(), good.url()),
+            chain.chain_id(),
+            None,
+            None,
+        )
+        .await
+        .expect("both answer the chain");
+        let (latest, _) = chain.latest_block().await.expect("latest");
+        assert_eq!(
+            connected.endpoints[0].status,
+            EndpointStatus::Behind {
+                head: 1,
+                best: latest
+            }
+        );
+        assert!(connected.endpoints[0].in_use, "kept as a last resort");
+        assert!(
+            matches!(connected.endpoints[1].status, EndpointStatus::Healthy { head, .. } if head == latest)
+        );
+        let probes = behind.stats().requests;
+        for _ in 0..5 {
+            connected
+                .provider
+                .get_block_number()
+                .await
+                .expect("read from the endpoint in sync");
+        }
+        assert_eq!(behind.stats().requests, probes, "the one behind was not asked");
+    })
+    .await
+}
+
 async fn use_read_only(client: &L1Client) {
     for _ in 0..5 {
         client.latest_l1_block().await.expect("latest block read");
