@@ -263,7 +263,7 @@ pub enum EndpointsError {
         message: String,
     },
     /// No endpoint answers the configured chain id.
-    #[error("no URL of ETHEREUM_HOSTS is usable for L1_CHAIN_ID {expected}: {}; fix ETHEREUM_HOSTS or L1_CHAIN_ID", describe_all(*.expected, .reports))]
+    #[error("L1_CHAIN_ID is {expected} but no URL of ETHEREUM_HOSTS is usable for it: {}; fix ETHEREUM_HOSTS or L1_CHAIN_ID", describe_all(*.expected, .reports))]
     NoneUsable {
         /// `L1_CHAIN_ID`.
         expected: u64,

@@ -276,7 +276,7 @@ async fn an_endpoint_on_another_chain_is_left_out() {
         for needle in [
             format!("{} (ETHEREUM_HOSTS entry 1): is chain 999", other.url()),
             format!("{} (ETHEREUM_HOSTS entry 2): is chain 5", good.url()),
-            format!("L1_CHAIN_ID {}", chain.chain_id()),
+            format!("L1_CHAIN_ID is {} but no URL", chain.chain_id()),
         ] {
             assert!(message.contains(&needle), "{needle:?} in {message}");
         }
