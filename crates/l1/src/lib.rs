@@ -9,7 +9,12 @@
 //! * [`deploy()`]: the whole set, described by a serialisable [`Deployment`].
 //! * [`TimeParams`]: slot/epoch/claim-phase/deadline arithmetic identical to the contract's.
 //! * [`dev_proof()`]: the proof the `DevEpochProofVerifier` accepts.
+//! * [`endpoints`]: every URL of `ETHEREUM_HOSTS` behind one provider (start-up probe, ranked
+//!   fallback, retries honouring `Retry-After`, subscriptions over a ws URL), with per-endpoint
+//!   [`L1Metrics`].
 //! * [`anvil`] (feature `test-harness`): spawn anvil, deploy, move time.
+//! * `fault_proxy` (feature `test-harness`): an HTTP JSON-RPC relay in front of anvil with
+//!   switchable faults (429s, 5xx, resets, latency, down, another chain id or head).
 
 #[cfg(feature = "clap")]
 pub mod args;
