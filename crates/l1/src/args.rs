@@ -3,16 +3,21 @@
 //! turn them into a connected [`L1Client`]: connect, then refuse a chain other than the one
 //! configured (a quote's EIP-712 domain includes the chain id, so a node, prover or proposer on
 //! the wrong chain would only produce or accept quotes nobody else can use).
+//!
+//! Every URL of `ETHEREUM_HOSTS` is used (see [`crate::endpoints`]): a role starts when at least
+//! one answers `L1_CHAIN_ID`, and logs a WARN for each one that does not.
 
 use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
 
-use crate::{L1Client, L1Error};
+use crate::endpoints::{EndpointsError, connect_endpoints};
+use crate::{L1Client, L1Error, L1Metrics};
 
 /// `ETHEREUM_HOSTS`, `L1_CHAIN_ID`, `ROLLUP_CONTRACT_ADDRESS`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct L1Args {
-    /// L1 JSON-RPC URL; a comma-separated list uses the first. A ws:// URL also enables event
+    /// L1 JSON-RPC URL(s), comma-separated (http, https, ws, wss): all are used, ranked by
+    /// health and latency, with fallback and retries. A ws:// URL also enables event
     /// subscriptions (faster claim detection).
     #[arg(
         long = "l1-rpc-url",
@@ -41,10 +46,13 @@ pub enum L1ArgsError {
         "ROLLUP_CONTRACT_ADDRESS is not set: give the Rollup contract's address (epoch-rfq deploy prints it)"
     )]
     MissingRollup,
+    /// No URL of `ETHEREUM_HOSTS` is usable (malformed, unreachable, another chain).
+    #[error(transparent)]
+    Endpoints(#[from] EndpointsError),
     /// The L1 or the Rollup cannot be reached.
     #[error("cannot reach the Rollup {rollup} on the L1 at {url} (ETHEREUM_HOSTS): {source}")]
     Connect {
-        /// The URL used.
+        /// The endpoints in use (`scheme://host:port`, comma-separated).
         url: String,
         /// The Rollup.
         rollup: Address,
@@ -81,22 +89,51 @@ impl L1Args {
             .ok_or(L1ArgsError::MissingRollup)
     }
 
-    /// Connects (sending as `signer` when given) and checks the chain id.
+    /// Connects (sending as `signer` when given) over every usable URL of `ETHEREUM_HOSTS`:
+    /// those answering `L1_CHAIN_ID` (see [`connect_endpoints`]).
     pub async fn connect(&self, signer: Option<PrivateKeySigner>) -> Result<L1Client, L1ArgsError> {
-        let url = self.url()?;
+        self.connect_inner(signer, None).await
+    }
+
+    /// [`Self::connect`], counting every request per endpoint in `metrics`.
+    pub async fn connect_with_metrics(
+        &self,
+        signer: Option<PrivateKeySigner>,
+        metrics: &L1Metrics,
+    ) -> Result<L1Client, L1ArgsError> {
+        self.connect_inner(signer, Some(metrics)).await
+    }
+
+    async fn connect_inner(
+        &self,
+        signer: Option<PrivateKeySigner>,
+        metrics: Option<&L1Metrics>,
+    ) -> Result<L1Client, L1ArgsError> {
         let rollup = self.rollup()?;
-        let client = L1Client::connect(url, rollup, signer)
+        let sender = signer.as_ref().map(|s| s.address());
+        let connected =
+            connect_endpoints(&self.ethereum_hosts, self.l1_chain_id, signer, metrics).await?;
+        let in_use = connected
+            .endpoints
+            .iter()
+            .filter(|r| r.in_use)
+            .map(|r| r.endpoint.label.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let client = L1Client::new(connected.provider, rollup, sender)
             .await
             .map_err(|source| L1ArgsError::Connect {
-                url: url.to_owned(),
+                url: in_use.clone(),
                 rollup,
                 source: Box::new(source),
             })?;
+        // Every endpoint in use answered L1_CHAIN_ID at the probe; this guards the client's
+        // own reading.
         if client.chain_id() != self.l1_chain_id {
             return Err(L1ArgsError::ChainIdMismatch {
                 configured: self.l1_chain_id,
                 actual: client.chain_id(),
-                url: url.to_owned(),
+                url: in_use,
             });
         }
         Ok(client)

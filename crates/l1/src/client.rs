@@ -16,7 +16,7 @@ use std::time::Duration;
 use alloy::contract::SolCallBuilder;
 use alloy::eips::{BlockId, BlockNumberOrTag};
 use alloy::primitives::{Address, U256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
@@ -75,8 +75,12 @@ pub struct L1Client {
     pub(crate) send_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// Builds a provider for `url` (`http(s)://` or `ws(s)://`): gas estimation and the chain id
-/// filled in, and, when given, a wallet that signs with `signer`.
+/// Builds a provider over `url`, a URL or a comma-separated list of them (`http(s)://`,
+/// `ws(s)://`): ranked fallback between them, retries of transient failures, every request
+/// bounded by [`L1_REQUEST_TIMEOUT`] (see [`crate::endpoints`]); gas estimation and the chain id
+/// filled in, and, when given, a wallet that signs with `signer`. No endpoint is probed (an
+/// http one is first contacted by the first request); [`crate::connect_endpoints`] probes them
+/// and checks the chain id.
 ///
 /// The nonce of each transaction is read from the node (its pending count) rather than from a
 /// local cache: with a cache, a transaction that fails after its nonce was reserved but before it
@@ -85,42 +89,16 @@ pub struct L1Client {
 /// account waits forever behind the gap. Sends of one client are serialised by
 /// [`L1Client::send_lock`], so two of them never read the same pending count.
 pub async fn connect_provider(url: &str, signer: Option<PrivateKeySigner>) -> Result<DynProvider> {
-    let rpc_error = |message: String| L1Error::Rpc {
-        call: "connect",
-        message,
-    };
-    if url.starts_with("http://") || url.starts_with("https://") {
-        // alloy's default HTTP client has no request timeout: an endpoint that accepts the
-        // connection and never answers would stall the caller (a prover's main loop, a proof
-        // submission) forever. Every request is bounded instead; callers retry on their tick.
-        let parsed: reqwest::Url = url.parse().map_err(|e| rpc_error(format!("{url}: {e}")))?;
-        let http = reqwest::Client::builder()
-            .timeout(L1_REQUEST_TIMEOUT)
-            .build()
-            .map_err(|e| rpc_error(format!("{url}: {e}")))?;
-        return Ok(match signer {
-            Some(s) => signing_provider_builder!(s)
-                .connect_reqwest(http, parsed)
-                .erased(),
-            None => ProviderBuilder::new()
-                .connect_reqwest(http, parsed)
-                .erased(),
-        });
-    }
-    let connected = match signer {
-        Some(s) => signing_provider_builder!(s)
-            .connect(url)
-            .await
-            .map(|p| p.erased()),
-        None => ProviderBuilder::new()
-            .connect(url)
-            .await
-            .map(|p| p.erased()),
-    };
-    connected.map_err(|e| rpc_error(format!("{url}: {e}")))
+    crate::endpoints::connect_unprobed(url, signer)
+        .await
+        .map_err(|e| L1Error::Rpc {
+            call: "connect",
+            message: e.to_string(),
+        })
 }
 
-/// Longest a single L1 JSON-RPC request over HTTP may take before it fails.
+/// Longest a single L1 JSON-RPC request to one endpoint may take before it fails (an endpoint
+/// that accepts the connection and never answers would otherwise stall the caller forever).
 pub const L1_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl L1Client {

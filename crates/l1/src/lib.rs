@@ -9,7 +9,12 @@
 //! * [`deploy()`]: the whole set, described by a serialisable [`Deployment`].
 //! * [`TimeParams`]: slot/epoch/claim-phase/deadline arithmetic identical to the contract's.
 //! * [`dev_proof()`]: the proof the `DevEpochProofVerifier` accepts.
+//! * [`endpoints`]: every URL of `ETHEREUM_HOSTS` behind one provider (start-up probe, ranked
+//!   fallback, retries honouring `Retry-After`, subscriptions over a ws URL), with per-endpoint
+//!   [`L1Metrics`].
 //! * [`anvil`] (feature `test-harness`): spawn anvil, deploy, move time.
+//! * `fault_proxy` (feature `test-harness`): an HTTP JSON-RPC relay in front of anvil with
+//!   switchable faults (429s, 5xx, resets, latency, down, another chain id or head).
 
 #[cfg(feature = "clap")]
 pub mod args;
@@ -30,8 +35,10 @@ macro_rules! signing_provider_builder {
 
 mod client;
 mod deploy;
+pub mod endpoints;
 pub mod error;
 mod escrow;
+pub mod metrics;
 pub mod proof;
 mod rollup;
 pub mod serde_util;
@@ -40,14 +47,18 @@ mod types;
 
 #[cfg(feature = "test-harness")]
 pub mod anvil;
+#[cfg(feature = "test-harness")]
+pub mod fault_proxy;
 
 pub use client::{
     DEFAULT_RECEIPT_TIMEOUT, L1_REQUEST_TIMEOUT, L1Client, RollupInfo, connect_provider,
 };
 pub use deploy::{DeployParams, Deployment, deploy, deploy_with_signer};
+pub use endpoints::{Connected, EndpointReport, EndpointStatus, EndpointsError, connect_endpoints};
 pub use error::{
     ClaimRejected, EscrowError, L1Error, Result, Revert, RollupError, TokenError, decode_revert,
 };
+pub use metrics::L1Metrics;
 pub use proof::{dev_proof, dev_proof_for_hash, public_inputs_hash, public_inputs_hash_raw};
 pub use rollup::Proposed;
 pub use time::TimeParams;

@@ -1,0 +1,445 @@
+//! An L1-fault proxy for tests (feature `test-harness`): an HTTP JSON-RPC relay on 127.0.0.1
+//! between a client and an upstream node (anvil), with faults switchable at run time.
+//!
+//! ```no_run
+//! # async fn f(anvil_url: &str) -> std::io::Result<()> {
+//! use std::time::Duration;
+//! use epoch_rfq_l1::fault_proxy::{FaultProxy, Faults};
+//! let proxy = FaultProxy::start(anvil_url, 7).await?;      // seed 7: the same faults every run
+//! proxy.set_faults(Faults { rate_limited: 0.3, retry_after: Some(0), ..Faults::default() });
+//! proxy.set_faults(Faults { latency: Duration::from_millis(500), ..Faults::default() });
+//! proxy.set_down(true);                                      // connections refused
+//! proxy.set_down(false);                                     // listening again, same port
+//! # Ok(()) }
+//! ```
+//!
+//! Faults, per request, in this order: `latency` (added before anything else), `hang` (never
+//! answer), the next `rate_limit_next` requests answered 429, then one random draw (seeded, so
+//! a run is reproducible) against `rate_limited` (429 with `Retry-After` when set),
+//! `server_errors` (`server_error_status`), `resets` (connection closed without an answer);
+//! otherwise the request is relayed, with `eth_chainId` / `eth_blockNumber` answered by the
+//! proxy when `chain_id` / `block_number` is set (a node on another chain, behind, or lying).
+//! `set_down(true)` closes the listening socket (connections are refused) and every open
+//! connection; `set_down(false)` listens again on the same port.
+//!
+//! HTTP/1.1 with `Content-Length` bodies and keep-alive, which is what alloy's reqwest
+//! transport sends. No ws relaying.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::watch;
+
+/// The faults applied to each request (see the module docs). `Faults::default()` is none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Faults {
+    /// Added before each answer.
+    pub latency: Duration,
+    /// Accept requests and never answer them.
+    pub hang: bool,
+    /// Answer this many next requests with 429 (counts down), before any random draw.
+    pub rate_limit_next: u64,
+    /// Fraction (0 to 1) of requests answered 429 Too Many Requests.
+    pub rate_limited: f64,
+    /// `Retry-After` (seconds) sent with 429s; none when `None`.
+    pub retry_after: Option<u64>,
+    /// Fraction of requests answered with `server_error_status`.
+    pub server_errors: f64,
+    /// The 5xx status of those answers.
+    pub server_error_status: u16,
+    /// Fraction of requests whose connection is closed without an answer.
+    pub resets: f64,
+    /// Answer `eth_chainId` with this chain id instead of relaying it.
+    pub chain_id: Option<u64>,
+    /// Answer `eth_blockNumber` with this number instead of relaying it (a node behind, or
+    /// lying).
+    pub block_number: Option<u64>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            latency: Duration::ZERO,
+            hang: false,
+            rate_limit_next: 0,
+            rate_limited: 0.0,
+            retry_after: None,
+            server_errors: 0.0,
+            server_error_status: 503,
+            resets: 0.0,
+            chain_id: None,
+            block_number: None,
+        }
+    }
+}
+
+/// What the proxy did so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProxyStats {
+    /// Requests received.
+    pub requests: u64,
+    /// Relayed to the upstream (and answered from it).
+    pub relayed: u64,
+    /// Answered 429.
+    pub rate_limited: u64,
+    /// Answered 5xx.
+    pub server_errors: u64,
+    /// Closed without an answer.
+    pub resets: u64,
+    /// `eth_chainId` or `eth_blockNumber` answered by the proxy itself.
+    pub own_answers: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Up,
+    Down,
+    Closed,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    relayed: AtomicU64,
+    rate_limited: AtomicU64,
+    server_errors: AtomicU64,
+    resets: AtomicU64,
+    own_answers: AtomicU64,
+}
+
+struct Shared {
+    upstream: reqwest::Url,
+    http: reqwest::Client,
+    faults: Mutex<Faults>,
+    rng: Mutex<u64>,
+    counters: Counters,
+}
+
+impl Shared {
+    /// A uniform draw in [0, 1) from splitmix64 (deterministic for a seed and request order).
+    fn draw(&self) -> f64 {
+        let mut state = self.rng.lock();
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A running proxy; stopped (and its port released) when dropped.
+pub struct FaultProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    mode: watch::Sender<Mode>,
+}
+
+impl std::fmt::Debug for FaultProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultProxy")
+            .field("addr", &self.addr)
+            .field("upstream", &self.shared.upstream.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FaultProxy {
+    /// Starts a proxy on 127.0.0.1 (a free port) relaying to `upstream` (an http URL), with no
+    /// faults; `seed` makes the random faults reproducible.
+    pub async fn start(upstream: &str, seed: u64) -> std::io::Result<Self> {
+        let upstream: reqwest::Url = upstream.parse().map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("upstream {upstream:?}: {e}"),
+            )
+        })?;
+        let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            upstream,
+            http: reqwest::Client::new(),
+            faults: Mutex::new(Faults::default()),
+            rng: Mutex::new(seed),
+            counters: Counters::default(),
+        });
+        let (mode, mode_rx) = watch::channel(Mode::Up);
+        tokio::spawn(accept_loop(listener, addr, shared.clone(), mode_rx));
+        Ok(Self { addr, shared, mode })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Replaces the faults (takes effect from the next request).
+    pub fn set_faults(&self, faults: Faults) {
+        *self.shared.faults.lock() = faults;
+    }
+
+    /// The current faults.
+    pub fn faults(&self) -> Faults {
+        self.shared.faults.lock().clone()
+    }
+
+    /// Down: the port refuses connections and open ones are closed. Up: listening again.
+    pub fn set_down(&self, down: bool) {
+        self.mode
+            .send_replace(if down { Mode::Down } else { Mode::Up });
+    }
+
+    /// What happened so far.
+    pub fn stats(&self) -> ProxyStats {
+        let c = &self.shared.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ProxyStats {
+            requests: get(&c.requests),
+            relayed: get(&c.relayed),
+            rate_limited: get(&c.rate_limited),
+            server_errors: get(&c.server_errors),
+            resets: get(&c.resets),
+            own_answers: get(&c.own_answers),
+        }
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.mode.send_replace(Mode::Closed);
+    }
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = TcpSocket::new_v4()?;
+    // Listening again on the same port right after closing it (set_down(false)).
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(128)
+}
+
+/// Resolves when the mode leaves `Up` (or the proxy is gone).
+async fn left_up(mode: &mut watch::Receiver<Mode>) {
+    loop {
+        if *mode.borrow_and_update() != Mode::Up {
+            return;
+        }
+        if mode.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn accept_loop(
+    first: TcpListener,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    mut mode: watch::Receiver<Mode>,
+) {
+    let mut listener = Some(first);
+    loop {
+        // Wait until up.
+        loop {
+            match *mode.borrow_and_update() {
+                Mode::Up => break,
+                Mode::Closed => return,
+                // Not even the first listener may stay open while down.
+                Mode::Down => listener = None,
+            }
+            if mode.changed().await.is_err() {
+                return;
+            }
+        }
+        let current = match listener.take() {
+            Some(l) => l,
+            None => match bind(addr) {
+                Ok(l) => l,
+                Err(err) => {
+                    tracing::warn!(%addr, %err, "fault proxy cannot listen again; retrying");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let mut watching = mode.clone();
+        loop {
+            tokio::select! {
+                accepted = current.accept() => {
+                    if let Ok((stream, _)) = accepted {
+                        tokio::spawn(serve(stream, shared.clone(), mode.clone()));
+                    }
+                }
+                () = left_up(&mut watching) => break,
+            }
+        }
+        // `current` is dropped here: the port refuses connections until up again.
+    }
+}
+
+async fn serve(mut stream: TcpStream, shared: Arc<Shared>, mut mode: watch::Receiver<Mode>) {
+    let mut buf = Vec::new();
+    loop {
+        let handled = tokio::select! {
+            () = left_up(&mut mode) => return,
+            keep = handle_one(&mut stream, &mut buf, &shared) => keep,
+        };
+        if !handled {
+            return;
+        }
+    }
+}
+
+/// Reads one request and answers it; `false` when the connection is to be closed.
+async fn handle_one(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> bool {
+    let Some(body) = read_request(stream, buf).await else {
+        return false;
+    };
+    let counters = &shared.counters;
+    counters.requests.fetch_add(1, Ordering::Relaxed);
+    let faults = shared.faults.lock().clone();
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
+    }
+    if faults.hang {
+        std::future::pending::<()>().await;
+    }
+    let forced_429 = {
+        let mut f = shared.faults.lock();
+        if f.rate_limit_next > 0 {
+            f.rate_limit_next -= 1;
+            true
+        } else {
+            false
+        }
+    };
+    let draw = shared.draw();
+    if forced_429 || draw < faults.rate_limited {
+        counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+        let retry_after = faults
+            .retry_after
+            .map(|s| format!("Retry-After: {s}\r\n"))
+            .unwrap_or_default();
+        return write_response(
+            stream,
+            429,
+            &retry_after,
+            b"rate limited by the fault proxy",
+        )
+        .await;
+    }
+    if draw < faults.rate_limited + faults.server_errors {
+        counters.server_errors.fetch_add(1, Ordering::Relaxed);
+        return write_response(
+            stream,
+            faults.server_error_status,
+            "",
+            b"server error from the fault proxy",
+        )
+        .await;
+    }
+    if draw < faults.rate_limited + faults.server_errors + faults.resets {
+        counters.resets.fetch_add(1, Ordering::Relaxed);
+        return false;
+    }
+    if let Some(answer) = own_answer(&body, &faults) {
+        counters.own_answers.fetch_add(1, Ordering::Relaxed);
+        return write_response(stream, 200, "", answer.as_bytes()).await;
+    }
+    let relayed = shared
+        .http
+        .post(shared.upstream.clone())
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await;
+    let (status, answer) = match relayed {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            match r.bytes().await {
+                Ok(b) => (status, b.to_vec()),
+                Err(e) => (502, format!("upstream body: {e}").into_bytes()),
+            }
+        }
+        Err(e) => (502, format!("upstream: {e}").into_bytes()),
+    };
+    counters.relayed.fetch_add(1, Ordering::Relaxed);
+    write_response(stream, status, "", &answer).await
+}
+
+/// The proxy's own answer to a single `eth_chainId` / `eth_blockNumber` request, when the
+/// faults say so.
+fn own_answer(body: &[u8], faults: &Faults) -> Option<String> {
+    if faults.chain_id.is_none() && faults.block_number.is_none() {
+        return None;
+    }
+    let request: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let value = match request.get("method")?.as_str()? {
+        "eth_chainId" => faults.chain_id?,
+        "eth_blockNumber" => faults.block_number?,
+        _ => return None,
+    };
+    let id = request.get("id")?;
+    Some(format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"result":"0x{value:x}"}}"#
+    ))
+}
+
+/// Reads one HTTP/1.1 request with a `Content-Length` body; `None` at EOF or on a malformed one.
+async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buf[..end]).ok()?;
+            let length = head
+                .lines()
+                .filter_map(|line| line.split_once(':'))
+                .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+                .map_or(Some(0), |(_, value)| value.trim().parse::<usize>().ok())?;
+            let total = end + 4 + length;
+            while buf.len() < total {
+                let n = stream.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let body = buf[end + 4..total].to_vec();
+            buf.drain(..total);
+            return Some(body);
+        }
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+async fn write_response(stream: &mut TcpStream, status: u16, extra: &str, body: &[u8]) -> bool {
+    let reason = match status {
+        200 => "OK",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Status",
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra}\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.is_ok()
+        && stream.write_all(body).await.is_ok()
+        && stream.flush().await.is_ok()
+}
