@@ -132,13 +132,15 @@ impl NodeHttpLimitArgs {
 
 /// Starts a node and returns its handle (the caller decides how long it runs).
 pub async fn start(args: &NodeArgs) -> Result<NodeHandle> {
-    let client = args.l1.connect(None).await?;
+    let l1_metrics = epoch_rfq_l1::L1Metrics::new();
+    let client = args.l1.connect_with_metrics(None, &l1_metrics).await?;
     let client_rollup = client.rollup_address();
     if args.l1_refresh_ms == 0 {
         bail!("NODE_L1_REFRESH_MS must be greater than zero");
     }
     let mut config = NodeConfig {
         http_addr: args.http_addr,
+        l1_metrics: Some(l1_metrics),
         ..NodeConfig::default()
     };
     config.rate_limit_per_sec = args.rate_limit_per_sec;

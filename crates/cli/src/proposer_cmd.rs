@@ -59,7 +59,11 @@ pub async fn build(
 ) -> Result<Proposer> {
     let settings = args.proposer.validate()?;
     let key = args.key.load_for(KeyRole::Proposer)?;
-    let l1 = args.proposer.l1.connect(Some(key)).await?;
+    let l1 = args
+        .proposer
+        .l1
+        .connect_with_metrics(Some(key), &metrics.l1)
+        .await?;
     let proposer = Proposer::new(l1, source, settings.config)?.with_metrics(metrics);
     tracing::info!(
         proposer = %proposer.address(),

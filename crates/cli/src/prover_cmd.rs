@@ -87,6 +87,7 @@ pub async fn run_with_sink(args: ProverCommand, sink: Arc<dyn QuoteSink>) -> Res
     let mut registry = Registry::default();
     let metrics = ProverMetrics::new(&mut registry);
     let node = build(&args, sink, metrics).await?;
+    epoch_rfq_runtime::metrics::register_ready(&mut registry, node.health());
     if let Some(addr) = args.metrics_addr {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -127,7 +128,11 @@ pub async fn build(
 ) -> Result<ProverNode> {
     let config = args.prover.validate()?;
     let signer = args.key.load()?;
-    let l1 = args.prover.l1.connect(Some(signer.clone())).await?;
+    let l1 = args
+        .prover
+        .l1
+        .connect_with_metrics(Some(signer.clone()), &metrics.l1)
+        .await?;
     let store = ProverStore::open(&config.data_directory).with_context(|| {
         format!(
             "cannot open the prover database in {}",

@@ -61,6 +61,9 @@ pub struct NodeConfig {
     /// interval plus [`l1_timeout`](Self::l1_timeout), so that one read using its whole time
     /// limit does not flip readiness (defaults: 6 s).
     pub l1_max_age: Option<Duration>,
+    /// Per-endpoint metrics of the L1 client behind the node's chain view, shown on its
+    /// `/metrics` page (`epoch_rfq_l1_…`) when given.
+    pub l1_metrics: Option<epoch_rfq_l1::L1Metrics>,
     /// Time limit for one L1 read (snapshot or escrow lookup), default 5 s.
     pub l1_timeout: Duration,
     /// Check that the prover's escrow covers the bond (one cached L1 read per prover per
@@ -99,6 +102,7 @@ impl Default for NodeConfig {
             rate_limit_max_clients: 10_000,
             refresh_interval: Duration::from_secs(1),
             l1_max_age: None,
+            l1_metrics: None,
             l1_timeout: Duration::from_secs(5),
             check_escrow: true,
             pool: PoolConfig::default(),

@@ -64,7 +64,10 @@ pub(crate) struct NodeMetrics {
 }
 
 impl NodeMetrics {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(
+        l1: Option<&epoch_rfq_l1::L1Metrics>,
+        health: &epoch_rfq_runtime::health::Health,
+    ) -> Self {
         let accepted = Family::<Labels2, Counter>::default();
         let rejected = Family::<Labels2, Counter>::default();
         let gossip_received = Counter::default();
@@ -82,6 +85,10 @@ impl NodeMetrics {
         // Metrics are `Arc`s inside: the registry and `Self` share them.
         let mut root = Registry::default();
         epoch_rfq_runtime::metrics::register_build_info(&mut root, "node");
+        epoch_rfq_runtime::metrics::register_ready(&mut root, health.clone());
+        if let Some(l1) = l1 {
+            l1.register(&mut root);
+        }
         let r = root.sub_registry_with_prefix("epoch_rfq_node");
         r.register(
             "quotes_accepted",

@@ -103,6 +103,7 @@ impl NodeService {
         let health = Health::new("node");
         let l1_health = health.register("l1_view", None);
         let p2p_health = p2p.as_ref().map(|_| health.register("p2p", None));
+        let metrics = NodeMetrics::new(config.l1_metrics.as_ref(), &health);
         Self {
             inner: Arc::new(Inner {
                 pool: Arc::new(QuotePool::new(config.pool)),
@@ -111,7 +112,7 @@ impl NodeService {
                 snapshot: RwLock::new(None),
                 escrow: EscrowCache::default(),
                 p2p,
-                metrics: NodeMetrics::new(),
+                metrics,
                 generation: std::sync::atomic::AtomicU64::new(0),
                 lag_refresh: tokio::sync::Mutex::new(None),
                 health,

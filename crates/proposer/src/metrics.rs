@@ -24,6 +24,8 @@ pub struct ProposerMetrics {
     blocks_proposed: Counter,
     prunes: Counter,
     source_errors: Counter,
+    /// Per-endpoint L1 request metrics (`epoch_rfq_l1_…`), for the L1 client.
+    pub l1: epoch_rfq_l1::L1Metrics,
 }
 
 impl ProposerMetrics {
@@ -32,6 +34,7 @@ impl ProposerMetrics {
     pub fn new(registry: &mut Registry) -> Self {
         let m = Self::default();
         epoch_rfq_runtime::metrics::register_build_info(registry, "proposer");
+        m.l1.register(registry);
         let r = registry.sub_registry_with_prefix("epoch_rfq_proposer");
         r.register(
             "quotes_considered",

@@ -37,6 +37,8 @@ pub struct ProverMetrics {
     escrow_below_minimum: Gauge,
     /// Ledger and auction-outcome metrics (market intelligence).
     pub market: crate::market::MarketMetrics,
+    /// Per-endpoint L1 request metrics (`epoch_rfq_l1_…`), for the L1 client.
+    pub l1: epoch_rfq_l1::L1Metrics,
 }
 
 fn latency_histogram() -> Histogram {
@@ -68,6 +70,7 @@ impl Default for ProverMetrics {
             bond_slashed_amount: Counter::default(),
             escrow_below_minimum: Gauge::default(),
             market: crate::market::MarketMetrics::default(),
+            l1: epoch_rfq_l1::L1Metrics::new(),
         }
     }
 }
@@ -78,6 +81,7 @@ impl ProverMetrics {
     pub fn new(registry: &mut Registry) -> Self {
         let m = Self::default();
         epoch_rfq_runtime::metrics::register_build_info(registry, "prover");
+        m.l1.register(registry);
         let r = registry.sub_registry_with_prefix("epoch_rfq_prover");
         m.market.register(r);
         r.register(

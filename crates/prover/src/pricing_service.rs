@@ -40,9 +40,26 @@ impl PricingPolicy {
     }
 }
 
-/// The service's routes: `POST /` prices an epoch.
+/// The service's routes: `POST /` prices an epoch; `GET /health` and `GET /ready` (the role
+/// `pricing-server`, one service `pricing`, ready once the router exists: it holds no state that
+/// could go stale) and `GET /metrics` (`epoch_rfq_build_info`, `epoch_rfq_ready`).
 pub fn router(policy: PricingPolicy) -> Router {
-    Router::new().route("/", post(price)).with_state(policy)
+    let health = epoch_rfq_runtime::health::Health::new("pricing-server");
+    health.register("pricing", None).ok();
+    let mut registry = prometheus_client::registry::Registry::default();
+    epoch_rfq_runtime::metrics::register_build_info(&mut registry, "pricing-server");
+    epoch_rfq_runtime::metrics::register_ready(&mut registry, health.clone());
+    let render = std::sync::Arc::new(move || {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
+            tracing::error!("metrics encoding failed");
+        }
+        text
+    });
+    Router::new()
+        .route("/", post(price))
+        .with_state(policy)
+        .merge(epoch_rfq_runtime::edge::ops_router(health, render))
 }
 
 /// Serves until the task is dropped, through the hardened HTTP edge with internal limits

@@ -64,6 +64,34 @@ async fn prices_from_the_example_service() {
     assert_eq!(terms.basis_point_fee, 360);
     assert_eq!(terms.bond_amount, U256::from(2_000));
     assert_eq!(terms.valid_until_slot, None);
+
+    // The service answers liveness, readiness and metrics beside its pricing route.
+    let http = reqwest::Client::new();
+    for path in ["health", "ready"] {
+        let response = http
+            .get(format!("http://{addr}/{path}"))
+            .send()
+            .await
+            .expect("GET health");
+        assert_eq!(response.status(), 200, "/{path}");
+        let body = response.text().await.expect("body");
+        assert!(
+            body.contains("\"role\":\"pricing-server\"") && body.contains("\"status\":\"ok\""),
+            "/{path}: {body}"
+        );
+    }
+    let metrics = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        metrics.contains("epoch_rfq_ready{role=\"pricing-server\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
