@@ -146,13 +146,7 @@ pub async fn serve_ops(
     registry: Arc<Registry>,
     health: Health,
 ) -> std::io::Result<()> {
-    let render = Arc::new(move || {
-        let mut text = String::new();
-        if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
-            tracing::error!("metrics encoding failed");
-        }
-        text
-    });
+    let render = epoch_rfq_runtime::metrics::renderer(registry);
     epoch_rfq_runtime::edge::serve(
         listener,
         epoch_rfq_runtime::edge::ops_router(health, render),

@@ -329,13 +329,7 @@ pub async fn serve_metrics(
     health: Option<Health>,
 ) -> std::io::Result<()> {
     let health = health.unwrap_or_else(|| Health::new("prover"));
-    let render = std::sync::Arc::new(move || {
-        let mut text = String::new();
-        if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
-            tracing::error!("metrics encoding failed");
-        }
-        text
-    });
+    let render = epoch_rfq_runtime::metrics::renderer(registry);
     epoch_rfq_runtime::edge::serve(
         listener,
         epoch_rfq_runtime::edge::ops_router(health, render),

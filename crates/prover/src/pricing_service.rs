@@ -49,13 +49,7 @@ pub fn router(policy: PricingPolicy) -> Router {
     let mut registry = prometheus_client::registry::Registry::default();
     epoch_rfq_runtime::metrics::register_build_info(&mut registry, "pricing-server");
     epoch_rfq_runtime::metrics::register_ready(&mut registry, health.clone());
-    let render = std::sync::Arc::new(move || {
-        let mut text = String::new();
-        if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
-            tracing::error!("metrics encoding failed");
-        }
-        text
-    });
+    let render = epoch_rfq_runtime::metrics::renderer(std::sync::Arc::new(registry));
     Router::new()
         .route("/", post(price))
         .with_state(policy)

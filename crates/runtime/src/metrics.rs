@@ -24,6 +24,21 @@ pub fn register_build_info(registry: &mut Registry, role: &'static str) {
     registry.register_collector(Box::new(BuildInfo { role }));
 }
 
+/// The text exposition of `registry` at each call: what `edge::ops_router` serves on
+/// `GET /metrics` for a role whose metrics all live in one registry.
+pub fn renderer(
+    registry: std::sync::Arc<Registry>,
+) -> std::sync::Arc<dyn Fn() -> String + Send + Sync> {
+    std::sync::Arc::new(move || {
+        let mut text = String::new();
+        // Writing into a String only fails if a collector's encoding does.
+        if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
+            tracing::error!("metrics encoding failed");
+        }
+        text
+    })
+}
+
 /// Registers `epoch_rfq_ready{role}`: 1 while `health` answers ready, else 0, read at each
 /// scrape.
 pub fn register_ready(registry: &mut Registry, health: Health) {
