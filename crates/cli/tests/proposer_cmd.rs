@@ -230,11 +230,13 @@ async fn a_hung_node_costs_no_block_and_shows_on_ready() {
             "200",
             "--quote-fetch-timeout-ms",
             "1000",
-            "--private-key",
-            key.as_str(),
             "--metrics-addr",
             ops_arg.as_str(),
         ]);
+        // Handed over in process, as the sandbox does; the binary reads
+        // PROPOSER_PUBLISHER_PRIVATE_KEY (no key flag exists).
+        let mut args = args;
+        args.key.private_key = Some(key);
         let ops = proposer_cmd::ProposerOps::new();
         let metrics = ops.metrics.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
