@@ -451,10 +451,15 @@ mod health_tests {
             std::sync::Arc::new(Registry::default()),
             None,
         ));
-        assert_eq!(
-            get(&format!("http://{addr}/health")).await,
-            (200, "ok".to_owned())
-        );
+        // No services to report on: live and ready, with an empty service list.
+        for path in ["health", "ready"] {
+            let (status, body) = get(&format!("http://{addr}/{path}")).await;
+            assert_eq!(status, 200, "/{path}");
+            assert!(
+                body.contains("\"services\":{}") && body.contains("\"status\":\"ok\""),
+                "/{path}: {body}"
+            );
+        }
         server.abort();
     }
 }
