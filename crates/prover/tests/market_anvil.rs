@@ -84,7 +84,6 @@ async fn cost_node(chain: &TestChain, account: usize, dir: &Path, cost: &Path) -
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails since the prover became four services: the losing prover's wait for the claim event times out; see issue 12 note"]
 async fn the_cheaper_cost_model_wins_and_the_loser_learns_the_winning_fee() {
     bounded(async {
         let chain = chain().await;

@@ -65,8 +65,37 @@ impl ClaimWatcher {
         if let Some(claim) = self.shared.l1.proof_claim().await? {
             self.on_claim(claim).await?;
         }
+        self.settle_quoted_epochs().await?;
         self.check_cancellations().await?;
         self.check_slashes().await
+    }
+
+    /// Reads the claims of the epochs we quoted that `getProofClaim()` may no longer show: a
+    /// winner that proves within one polling interval moves the epoch to prove on before our
+    /// next read, and the auction's outcome (won, or lost and at what fee) would go unrecorded.
+    /// `getClaim(epoch)` keeps a claim after its proof. An epoch leaves the set once its claim
+    /// was handled, or once its claim phase ended without one.
+    async fn settle_quoted_epochs(&mut self) -> Result<(), NodeError> {
+        let epochs: Vec<u64> = self.shared.quoted_epochs.lock().iter().copied().collect();
+        if epochs.is_empty() {
+            return Ok(());
+        }
+        let l1 = self.shared.l1.clone();
+        let slot = l1.current_slot().await?;
+        let time = *l1.time();
+        for epoch in epochs {
+            match l1.claim(epoch).await? {
+                Some(claim) => {
+                    self.on_claim(claim).await?;
+                    self.shared.quoted_epochs.lock().remove(&epoch);
+                }
+                None if slot > time.claim_phase_last_slot(epoch) => {
+                    self.shared.quoted_epochs.lock().remove(&epoch);
+                }
+                None => {}
+            }
+        }
+        Ok(())
     }
 
     /// The seed's `handleClaim`.
