@@ -1,7 +1,7 @@
 // Known-answer values for crates/quote, computed by an independent EIP-712 implementation
 // (ethers v6). Run (see README.md in this folder):
-//   mkdir -p /tmp/kat && cd /tmp/kat && npm install ethers@6.17.0
-//   NODE_PATH=/tmp/kat/node_modules node crates/quote/tests/kat/kat.js
+//   KAT=$(mktemp -d) && (cd "$KAT" && npm install ethers@6.17.0)
+//   NODE_PATH="$KAT/node_modules" node crates/quote/tests/kat/kat.js
 // and paste the output into crates/quote/tests/kat.rs.
 "use strict";
 const { TypedDataEncoder, Wallet, solidityPacked, version } = require("ethers");
