@@ -146,14 +146,7 @@ pub async fn serve_ops(
     registry: Arc<Registry>,
     health: Health,
 ) -> std::io::Result<()> {
-    let render = epoch_rfq_runtime::metrics::renderer(registry);
-    epoch_rfq_runtime::edge::serve(
-        listener,
-        epoch_rfq_runtime::edge::ops_router(health, render),
-        epoch_rfq_runtime::edge::EdgeLimits::internal(),
-        tokio_util::sync::CancellationToken::new(),
-    )
-    .await
+    epoch_rfq_runtime::edge::serve_ops(listener, registry, health).await
 }
 
 /// [`build`] with `ops`' metrics and health, serving them on `--metrics-addr` when given, then

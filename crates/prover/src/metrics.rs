@@ -329,14 +329,7 @@ pub async fn serve_metrics(
     health: Option<Health>,
 ) -> std::io::Result<()> {
     let health = health.unwrap_or_else(|| Health::new("prover"));
-    let render = epoch_rfq_runtime::metrics::renderer(registry);
-    epoch_rfq_runtime::edge::serve(
-        listener,
-        epoch_rfq_runtime::edge::ops_router(health, render),
-        epoch_rfq_runtime::edge::EdgeLimits::internal(),
-        tokio_util::sync::CancellationToken::new(),
-    )
-    .await
+    epoch_rfq_runtime::edge::serve_ops(listener, registry, health).await
 }
 
 fn unix_seconds() -> u64 {

@@ -704,7 +704,7 @@ fn declared_body_len<B>(request: &Request<B>) -> Option<u64> {
 fn error_response(status: StatusCode, code: i64, message: &str, close: bool) -> Response<Body> {
     let body = format!(
         "{{\"jsonrpc\":\"2.0\",\"error\":{{\"code\":{code},\"message\":{}}},\"id\":null}}",
-        json_string(message)
+        crate::health::json_string(message)
     );
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
@@ -720,19 +720,21 @@ fn error_response(status: StatusCode, code: i64, message: &str, close: bool) -> 
     response
 }
 
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// Serves a role's ops port until the future is dropped: [`ops_router`] over `registry` and
+/// `health`, with [`EdgeLimits::internal`] (the prover's and proposer's metrics addresses).
+pub async fn serve_ops(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    health: Health,
+) -> std::io::Result<()> {
+    let render = crate::metrics::renderer(registry);
+    serve(
+        listener,
+        ops_router(health, render),
+        EdgeLimits::internal(),
+        CancellationToken::new(),
+    )
+    .await
 }
 
 /// `GET /health` ([`Health::liveness`]), `GET /ready` ([`Health::readiness`]) and

@@ -256,8 +256,9 @@ impl ServiceHealth {
     }
 }
 
-/// A JSON string literal (RFC 8259 escaping), so details quoting errors stay valid JSON.
-fn json_string(s: &str) -> String {
+/// A JSON string literal (RFC 8259 escaping), so details quoting errors stay valid JSON (also the
+/// edge's error bodies).
+pub(crate) fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
