@@ -30,64 +30,21 @@ use std::time::{Duration, Instant};
 
 use alloy_primitives::{Address, U256};
 use alloy_signer_local::PrivateKeySigner;
-use epoch_rfq_node::{
-    ChainSnapshot, ChainView, ChainViewError, EpochView, IngestPath, L1ContractAddresses,
-    NodeClient, NodeConfig, NodeService, TimeParams,
-};
+use epoch_rfq_node::{IngestPath, NodeClient, NodeConfig, NodeService};
 use epoch_rfq_quote::QuoteFields;
 use futures::StreamExt;
-use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpSocket;
 
-const CHAIN_ID: u64 = 31337;
-const EPOCH: u64 = 7;
+mod common;
+use common::{CHAIN_ID, EPOCH, StaticChain, env, rollup, snapshot};
+
 /// Sockets per attacker process (the file-handle limit is often 20,000).
 const SOCKETS_PER_CHILD: u64 = 16_000;
 /// A connection closed by the server this soon after it was opened was refused at accept (the
 /// edge's timeouts are seconds).
 const REFUSED_WITHIN: Duration = Duration::from_millis(1000);
-
-fn rollup() -> Address {
-    Address::repeat_byte(0x42)
-}
-
-struct StaticChain(ChainSnapshot);
-
-impl ChainView for StaticChain {
-    fn snapshot(&self) -> BoxFuture<'_, Result<ChainSnapshot, ChainViewError>> {
-        let s = self.0.clone();
-        Box::pin(async move { Ok(s) })
-    }
-    fn l1_contract_addresses(&self) -> L1ContractAddresses {
-        L1ContractAddresses {
-            rollup_address: rollup(),
-            ..Default::default()
-        }
-    }
-}
-
-fn snapshot() -> ChainSnapshot {
-    ChainSnapshot {
-        chain_id: CHAIN_ID,
-        rollup_address: rollup(),
-        l1_block_number: 300,
-        l1_timestamp: 1_700_000_000,
-        current_slot: 65,
-        time: TimeParams::SANDBOX,
-        epoch_to_prove: Some(EpochView::new(EPOCH).with_contents(57, 64, U256::from(123_000))),
-        just_completed_epoch: None,
-        min_bond: U256::from(1000),
-    }
-}
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn vm_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")

@@ -28,60 +28,16 @@ use std::time::{Duration, Instant};
 
 use alloy_primitives::{Address, U256};
 use alloy_signer_local::PrivateKeySigner;
-use epoch_rfq_node::{
-    ChainSnapshot, ChainView, ChainViewError, EpochView, L1ContractAddresses, NodeConfig,
-    NodeService, TimeParams,
-};
+use epoch_rfq_node::{NodeConfig, NodeService};
 use epoch_rfq_p2p::{IncomingMessage, Keypair, P2pConfig, P2pHandle, P2pMetrics, P2pService};
 use epoch_rfq_quote::{EpochProofQuote, QuoteFields};
-use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
-const CHAIN_ID: u64 = 31337;
-const EPOCH: u64 = 7;
-
-fn rollup() -> Address {
-    Address::repeat_byte(0x42)
-}
-
-struct StaticChain(ChainSnapshot);
-
-impl ChainView for StaticChain {
-    fn snapshot(&self) -> BoxFuture<'_, Result<ChainSnapshot, ChainViewError>> {
-        let s = self.0.clone();
-        Box::pin(async move { Ok(s) })
-    }
-    fn l1_contract_addresses(&self) -> L1ContractAddresses {
-        L1ContractAddresses {
-            rollup_address: rollup(),
-            ..Default::default()
-        }
-    }
-}
-
-fn snapshot() -> ChainSnapshot {
-    ChainSnapshot {
-        chain_id: CHAIN_ID,
-        rollup_address: rollup(),
-        l1_block_number: 300,
-        l1_timestamp: 1_700_000_000,
-        current_slot: 65,
-        time: TimeParams::SANDBOX,
-        epoch_to_prove: Some(EpochView::new(EPOCH).with_contents(57, 64, U256::from(123_000))),
-        just_completed_epoch: None,
-        min_bond: U256::from(1000),
-    }
-}
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::{CHAIN_ID, EPOCH, StaticChain, env, rollup, snapshot};
 
 /// xorshift64*: deterministic, dependency-free.
 struct Rng(u64);

@@ -12,42 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::U256;
 use alloy_signer_local::PrivateKeySigner;
-use epoch_rfq_node::{
-    ChainSnapshot, ChainView, ChainViewError, EpochView, L1ContractAddresses, NodeConfig,
-    NodeService, PoolConfig, TimeParams,
-};
+use epoch_rfq_node::{ChainSnapshot, EpochView, NodeConfig, NodeService, PoolConfig, TimeParams};
 use epoch_rfq_quote::QuoteFields;
-use futures::future::BoxFuture;
 
-const CHAIN_ID: u64 = 31337;
-
-fn rollup() -> Address {
-    Address::repeat_byte(0x42)
-}
-
-struct StaticChain(ChainSnapshot);
-
-impl ChainView for StaticChain {
-    fn snapshot(&self) -> BoxFuture<'_, Result<ChainSnapshot, ChainViewError>> {
-        let s = self.0.clone();
-        Box::pin(async move { Ok(s) })
-    }
-    fn l1_contract_addresses(&self) -> L1ContractAddresses {
-        L1ContractAddresses {
-            rollup_address: rollup(),
-            ..Default::default()
-        }
-    }
-}
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::{CHAIN_ID, StaticChain, env, rollup};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
