@@ -1,8 +1,7 @@
 //! `epoch-rfq sandbox` as a newcomer runs it: the real binary, its console output, its exit.
-//! (2 s slots to keep CI fast; everything else is the default sandbox: three provers, the pricing
+//! (2 s slots to keep CI fast; everything else is the default sandbox: four provers, the pricing
 //! service, the node, the proposer.)
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -12,6 +11,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_epoch-rfq");
 
 /// One sandbox at a time (CI has 2 cores).
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[path = "common/child.rs"]
+mod child;
+use child::{forward_lines, wait_exit};
 
 fn sandbox(data_dir: &std::path::Path, extra: &[&str]) -> Child {
     Command::new(BIN)
@@ -38,31 +41,7 @@ fn sandbox(data_dir: &std::path::Path, extra: &[&str]) -> Child {
 
 /// Forwards the child's stdout lines to a channel (and to the test's output).
 fn lines(child: &mut Child) -> mpsc::Receiver<String> {
-    let stdout = child.stdout.take().expect("stdout piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            println!("{line}");
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("epoch-rfq sandbox did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    forward_lines(child.stdout.take().expect("stdout piped"))
 }
 
 /// The anvil URL's `host:port` from the banner line `  L1        anvil http://127.0.0.1:PORT/ …`.

@@ -1,7 +1,6 @@
 //! The roles' lifecycle as `systemctl stop` / `docker stop` / Kubernetes meet it: the real
 //! binary, SIGTERM, the exit code and the log lines.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -9,6 +8,10 @@ use std::time::{Duration, Instant};
 use alloy_primitives::U256;
 use epoch_rfq_l1::DeployParams;
 use epoch_rfq_l1::anvil::TestChain;
+
+#[path = "common/child.rs"]
+mod child;
+use child::{forward_lines, wait_exit};
 
 const BIN: &str = env!("CARGO_BIN_EXE_epoch-rfq");
 
@@ -24,16 +27,7 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, mpsc::Receiver<String>)
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("spawn epoch-rfq");
-    let stderr = child.stderr.take().expect("stderr piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("{line}");
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = forward_lines(child.stderr.take().expect("stderr piped"));
     (child, rx)
 }
 
@@ -90,20 +84,6 @@ fn terminate(child: &Child) {
         .status()
         .expect("kill -TERM");
     assert!(kill.success());
-}
-
-fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("epoch-rfq did not exit within {limit:?} of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
