@@ -142,15 +142,7 @@ pub async fn dry_run(args: &PriceArgs) -> Result<DryRun> {
     ledger.lock().expire(now);
     let range = l1.epoch_range(epoch).await?;
     let blocks = l1.epoch_blocks(epoch).await?;
-    let summary = EpochSummary {
-        epoch_number: U256::from(epoch),
-        from_block: U256::from(range.from_block),
-        end_block: U256::from(range.to_block),
-        tx_count: blocks
-            .iter()
-            .fold(U256::ZERO, |sum, b| sum.saturating_add(b.tx_count)),
-        total_fees: range.total_fees,
-    };
+    let summary = EpochSummary::from_l1(&range, &blocks);
     let available = l1.available_for_bond(me).await?;
     let mut cost_provider = None;
     let (pricing, provider): (&'static str, Arc<dyn QuoteProvider>) = match &config.pricing {

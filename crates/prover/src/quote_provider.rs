@@ -25,6 +25,21 @@ pub struct EpochSummary {
     pub total_fees: U256,
 }
 
+impl EpochSummary {
+    /// The summary of `range` and its `blocks`, as read from L1 (the quoter and the dry run).
+    pub fn from_l1(range: &epoch_rfq_l1::EpochRange, blocks: &[epoch_rfq_l1::BlockRecord]) -> Self {
+        Self {
+            epoch_number: U256::from(range.epoch),
+            from_block: U256::from(range.from_block),
+            end_block: U256::from(range.to_block),
+            tx_count: blocks
+                .iter()
+                .fold(U256::ZERO, |sum, b| sum.saturating_add(b.tx_count)),
+            total_fees: range.total_fees,
+        }
+    }
+}
+
 /// The prover's terms for one epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuoteTerms {

@@ -138,15 +138,7 @@ impl Quoter {
             return Ok(());
         }
         let blocks = l1.epoch_blocks(epoch).await?;
-        let summary = EpochSummary {
-            epoch_number: U256::from(epoch),
-            from_block: U256::from(range.from_block),
-            end_block: U256::from(range.to_block),
-            tx_count: blocks
-                .iter()
-                .fold(U256::ZERO, |sum, b| sum.saturating_add(b.tx_count)),
-            total_fees: range.total_fees,
-        };
+        let summary = EpochSummary::from_l1(&range, &blocks);
         let terms = match shared.quote_provider.get_quote(&summary).await {
             Ok(terms) => terms,
             Err(why) => {
