@@ -43,6 +43,7 @@ pub mod proof;
 mod rollup;
 pub mod serde_util;
 mod time;
+pub mod txsend;
 mod types;
 
 #[cfg(feature = "test-harness")]
