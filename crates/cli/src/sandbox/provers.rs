@@ -59,7 +59,7 @@ pub(super) async fn start_prover(
     key: String,
     address: Address,
     options: &SandboxOptions,
-    l1_ws: &str,
+    l1_url: &str,
     rollup: Address,
     node_url: &str,
     node_p2p_addr: &str,
@@ -86,7 +86,10 @@ pub(super) async fn start_prover(
     };
     let command = ProverCommand {
         prover: ProverArgs {
-            l1: L1Args::new(l1_ws, 31337, Some(rollup)),
+            l1: L1Args {
+                confirmations: options.l1_confirmations,
+                ..L1Args::new(l1_url, 31337, Some(rollup))
+            },
             p2p_enabled: spec.path == QuotePath::P2p,
             prover_coordination_node_url: match spec.path {
                 QuotePath::Http => Some(node_url.to_owned()),
