@@ -159,7 +159,7 @@ pub async fn start(args: &NodeArgs) -> Result<NodeHandle> {
     config.history_epochs = args.history_epochs;
     config.explorer_tx_url = args.explorer_tx_url.clone();
     let p2p = if args.p2p_enabled {
-        let p2p_config = args.p2p.to_config(&args.data_directory)?;
+        let p2p_config = args.p2p.to_config(&args.data_directory, "node")?;
         Some(
             P2pService::spawn(p2p_config)
                 .await
