@@ -48,7 +48,7 @@ pub struct P2pArgs {
           value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub p2p_allow_private_addresses: bool,
 
-    /// Gossip messages validated at once (0: one per CPU core).
+    /// Gossip messages validated at once (0: two per CPU core).
     #[arg(long, env = "P2P_VALIDATION_WORKERS", default_value_t = 0)]
     pub p2p_validation_workers: usize,
 }

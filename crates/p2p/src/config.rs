@@ -48,8 +48,8 @@ pub struct P2pConfig {
     /// Largest gossipsub RPC frame (control messages: IHAVE/IWANT/GRAFT/PRUNE/subscriptions and
     /// batched publishes). Data messages are limited separately by `max_message_bytes`.
     pub max_rpc_bytes: usize,
-    /// Validations a [`crate::ValidationPool`] runs at once (`P2P_VALIDATION_WORKERS`); 0 = one
-    /// per CPU core.
+    /// Validations a [`crate::ValidationPool`] runs at once (`P2P_VALIDATION_WORKERS`); 0 = two
+    /// per CPU core (validation is mostly signature recovery, sometimes an L1 read).
     pub validation_workers: usize,
     /// Capacity of the channel of incoming messages. When the application does not keep up,
     /// further messages are dropped with an `Ignore` report (counted as `dropped`).

@@ -360,7 +360,8 @@ impl P2pService {
 
         let topic_str: Arc<str> = Arc::from(config.topic.as_str());
         let validation_workers = if config.validation_workers == 0 {
-            std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+            // Two per core: every core stays busy while some validations wait on L1.
+            2 * std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
         } else {
             config.validation_workers
         };
