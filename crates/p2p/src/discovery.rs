@@ -116,7 +116,7 @@ fn is_global_v6(a: Ipv6Addr) -> bool {
 }
 
 /// `addr` without a trailing `/p2p/<peer id>`.
-pub(crate) fn without_peer_id(addr: &Multiaddr) -> Multiaddr {
+pub fn without_peer_id(addr: &Multiaddr) -> Multiaddr {
     let mut addr = addr.clone();
     if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
         addr.pop();

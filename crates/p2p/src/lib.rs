@@ -31,7 +31,7 @@ mod validation;
 
 pub use codec::{DecompressError, MESSAGE_ID_LEN, compress, decompress, message_id};
 pub use config::{DEFAULT_MAX_PEERS, DEFAULT_PORT, DEFAULT_TOPIC, P2pConfig, ScoringConfig};
-pub use discovery::parse_announce_addresses;
+pub use discovery::{parse_announce_addresses, without_peer_id};
 pub use error::P2pError;
 pub use libp2p::{Multiaddr, PeerId, gossipsub::MessageId, identity::Keypair};
 pub use metrics::P2pMetrics;
