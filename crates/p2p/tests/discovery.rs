@@ -431,3 +431,70 @@ async fn a_flood_of_records_gets_the_sender_banned() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn address_floods_are_capped_or_refused() {
+    bounded(async {
+        // Twelve acceptable addresses: at most 8 enter the table, the rest are refused.
+        let mut many = raw_peer();
+        for i in 0..12 {
+            swarm_add_external(&mut many, &format!("/ip4/127.0.1.{}/tcp/4000", i + 1));
+        }
+        let many_id = *many.local_peer_id();
+        let (many_addr, _act1, _ev1) = run_raw(many).await;
+        // Forty in one announcement: a flood, all refused and charged. (libp2p keeps at most 20
+        // external addresses, so the raw peer listens on 40 loopback addresses instead.)
+        let mut flood = raw_peer();
+        for i in 0..40 {
+            flood
+                .listen_on(format!("/ip4/127.0.2.{}/tcp/0", i + 1).parse().unwrap())
+                .unwrap();
+        }
+        let flood_id = *flood.local_peer_id();
+        let (flood_addr, _act2, _ev2) = run_raw(flood).await;
+
+        let node = spawn_with(discovering(vec![many_addr, flood_addr])).await;
+        wait_until(
+            "both announcements processed",
+            Duration::from_secs(5),
+            || async {
+                let m = node.handle.metrics();
+                m.discovery_offences >= 1 && m.addresses_refused >= 40 + 4
+            },
+        )
+        .await;
+        let table = node.handle.routing_table().await.unwrap();
+        let of = |peer: PeerId| {
+            table
+                .iter()
+                .find(|(p, _)| *p == peer)
+                .map(|(_, a)| a.clone())
+                .unwrap_or_default()
+        };
+        let many_addrs = of(many_id);
+        assert_eq!(many_addrs.len(), 8, "capped at 8: {many_addrs:?}");
+        let flood_addrs = of(flood_id);
+        assert!(
+            flood_addrs.len() <= 1,
+            "only the dialled address, none of the flood: {flood_addrs:?}"
+        );
+        let score = node
+            .handle
+            .peer_score(flood_id)
+            .await
+            .unwrap()
+            .unwrap_or(0.0);
+        assert!(score <= -20.0, "the flood was charged: {score}");
+        let score = node
+            .handle
+            .peer_score(many_id)
+            .await
+            .unwrap()
+            .unwrap_or(0.0);
+        assert!(
+            score > -20.0,
+            "a capped but honest list is not charged: {score}"
+        );
+    })
+    .await;
+}
