@@ -316,6 +316,19 @@ async fn validation_pool_applies_back_pressure_and_counts_drops() {
         assert_eq!(m.dropped + m.validation_queued, 20, "{m:?}");
         assert!(m.validation_queued >= 2, "{m:?}");
         assert_eq!(most_in_flight.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let mut page = String::new();
+        handle.encode_metrics(&mut page).expect("metrics");
+        for (name, value) in [
+            ("epoch_rfq_p2p_validation_queued_total", m.validation_queued),
+            ("epoch_rfq_p2p_dropped_total", m.dropped),
+            ("epoch_rfq_p2p_validation_ignored_total", m.ignored),
+            ("epoch_rfq_p2p_validation_in_flight", 0),
+        ] {
+            assert!(
+                page.lines().any(|l| l == format!("{name} {value}")),
+                "{name} {value} in\n{page}"
+            );
+        }
         feeder.abort();
     })
     .await;
