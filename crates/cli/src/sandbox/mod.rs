@@ -249,8 +249,11 @@ impl Sandbox {
             p2p_port: 0,
             p2p_listen_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
             p2p_bootstrap_nodes: String::new(),
+            // Every participant is on 127.0.0.1.
+            p2p_allow_private_addresses: true,
+            ..P2pArgs::default()
         }
-        .to_config(&node_dir)?;
+        .to_config(&node_dir, "node")?;
         let (node_gossip, node_incoming) = P2pService::spawn(node_p2p)
             .await
             .context("starting the node's P2P")?;
