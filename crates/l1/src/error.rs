@@ -100,6 +100,22 @@ pub enum L1Error {
         /// Seconds waited.
         waited_s: u64,
     },
+    /// A transaction was not sent because the next block would already be past its deadline.
+    #[error(
+        "{call} not sent: the next L1 block (latest at L1 time {latest}, one every ~{interval} s) would be past the {what} (L1 time {deadline})"
+    )]
+    TooLate {
+        /// The contract function.
+        call: &'static str,
+        /// Which deadline.
+        what: &'static str,
+        /// The deadline's L1 timestamp.
+        deadline: u64,
+        /// The latest block's timestamp.
+        latest: u64,
+        /// The measured block interval (s).
+        interval: u64,
+    },
     /// The fee cap is below the chain's base fee: nothing could be mined.
     #[error(
         "L1_MAX_FEE_PER_GAS_GWEI is {cap} but the L1 base fee is {base_fee}: no transaction could be mined; set it to at least {suggested}"

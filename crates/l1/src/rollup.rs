@@ -310,8 +310,14 @@ impl L1Client {
         content_hash: B256,
         quote: &EpochProofQuote,
     ) -> Result<Proposed> {
+        let slot_end = self.slot_deadline().await?;
+        let claim_end = self.claim_deadline(&signed_quote(quote));
         let opts = SendOptions {
-            deadline: Some(self.slot_deadline().await?),
+            deadline: Some(if claim_end.timestamp < slot_end.timestamp {
+                claim_end
+            } else {
+                slot_end
+            }),
             ..SendOptions::default()
         };
         let r = self.rollup();

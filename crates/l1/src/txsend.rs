@@ -176,6 +176,13 @@ impl std::fmt::Debug for SendOptions<'_> {
     }
 }
 
+/// Whether a node refused a transaction because its max fee is below the base fee (geth, reth
+/// and anvil word it "max fee per gas less than block base fee"; some say "fee cap").
+fn below_base_fee(err: &L1Error) -> bool {
+    let text = err.to_string().to_ascii_lowercase();
+    text.contains("less than block base fee") || text.contains("fee cap less than")
+}
+
 /// Parses a gwei amount (`"200"`, `"1.5"`) into wei.
 pub fn parse_gwei(text: &str) -> Result<u128, String> {
     let text = text.trim();
@@ -319,11 +326,54 @@ impl L1Client {
             .estimate_eip1559_fees()
             .await
             .map_err(|e| from_transport_error("eth_feeHistory", &e))?;
-        Ok(Fees {
+        let mut fees = Fees {
             max_fee_per_gas: estimate.max_fee_per_gas,
             max_priority_fee_per_gas: estimate.max_priority_fee_per_gas,
+        };
+        // The fee history ends at the latest block; the next block's base fee can already be
+        // higher (a spike), and a node refuses a transaction whose max fee is below it.
+        if let Ok(Some(pending)) = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Pending)
+            .await
+            && let Some(next_base) = pending.header.base_fee_per_gas
+        {
+            let floor = u128::from(next_base)
+                .saturating_mul(2)
+                .saturating_add(fees.max_priority_fee_per_gas);
+            fees.max_fee_per_gas = fees.max_fee_per_gas.max(floor);
         }
-        .capped(self.tx_policy.max_fee_per_gas))
+        Ok(fees.capped(self.tx_policy.max_fee_per_gas))
+    }
+
+    /// Seconds between the latest two blocks (at least 1).
+    async fn block_interval(&self, latest: u64, latest_time: u64) -> Result<u64> {
+        if latest == 0 {
+            return Ok(1);
+        }
+        let parent = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Number(latest - 1))
+            .await
+            .map_err(|e| from_transport_error("eth_getBlockByNumber", &e))?;
+        Ok(parent.map_or(1, |p| latest_time.saturating_sub(p.header.timestamp).max(1)))
+    }
+
+    /// Refuses to send when the next block would already be past `deadline`.
+    async fn check_not_too_late(&self, call: &'static str, deadline: Deadline) -> Result<()> {
+        let (latest, latest_time) = self.latest_l1_block().await?;
+        let interval = self.block_interval(latest, latest_time).await?;
+        if latest_time.saturating_add(interval) >= deadline.timestamp {
+            self.count(call, TxEvent::abandoned);
+            return Err(L1Error::TooLate {
+                call,
+                what: deadline.what,
+                deadline: deadline.timestamp,
+                latest: latest_time,
+                interval,
+            });
+        }
+        Ok(())
     }
 
     /// The latest block's base fee (wei).
@@ -393,19 +443,33 @@ impl L1Client {
             .call_raw()
             .await
             .map_err(|e| from_contract_error(call, e))?;
+        if let Some(deadline) = opts.deadline {
+            self.check_not_too_late(call, deadline).await?;
+        }
+        let mut fees = self.estimate_fees().await?;
         let gas = match self.gas_limit {
             Some(gas) => gas,
-            None => builder
-                .estimate_gas()
-                .await
-                .map_err(|e| from_contract_error(call, e))?,
+            // With the fees it will be sent with: a node checks them against the next block's
+            // base fee, which the fee history cannot show (raised like in `send_first`).
+            None => loop {
+                let estimated = builder
+                    .clone()
+                    .max_fee_per_gas(fees.max_fee_per_gas)
+                    .max_priority_fee_per_gas(fees.max_priority_fee_per_gas)
+                    .estimate_gas()
+                    .await
+                    .map_err(|e| from_contract_error(call, e));
+                match estimated {
+                    Ok(gas) => break gas,
+                    Err(err) => fees = self.raise_below_base_fee(call, fees, err)?,
+                }
+            },
         };
         let request = builder
             .clone()
             .into_transaction_request()
             .with_gas_limit(gas);
-        let fees = self.estimate_fees().await?;
-        let (reserved, tx_hash) = {
+        let (reserved, tx_hash, fees) = {
             // Two sends never read the same pending count.
             let _sending = self.send_lock.lock().await;
             let pending = self
@@ -415,10 +479,10 @@ impl L1Client {
                 .await
                 .map_err(|e| from_transport_error("eth_getTransactionCount", &e))?;
             let reserved = self.nonces.reserve(pending);
-            let tx_hash = self
-                .sign_and_send(call, &request, reserved.nonce, fees)
+            let (tx_hash, fees) = self
+                .send_first(call, &request, reserved.nonce, fees)
                 .await?;
-            (reserved, tx_hash)
+            (reserved, tx_hash, fees)
         };
         let nonce = reserved.nonce;
         let mut flight = Flight {
@@ -506,6 +570,53 @@ impl L1Client {
             opts,
         };
         self.follow(&mut flight).await.map(Some)
+    }
+
+    /// The first broadcast. A node that refuses it because its max fee is below the next
+    /// block's base fee (the fee history ends at the latest block; a spike can already be set
+    /// for the next one) gets it again with the max fee doubled, up to the cap.
+    async fn send_first(
+        &self,
+        call: &'static str,
+        request: &TransactionRequest,
+        nonce: u64,
+        mut fees: Fees,
+    ) -> Result<(B256, Fees)> {
+        loop {
+            match self.sign_and_send(call, request, nonce, fees).await {
+                Ok(hash) => return Ok((hash, fees)),
+                Err(err) => fees = self.raise_below_base_fee(call, fees, err)?,
+            }
+        }
+    }
+
+    /// `err` when it is not a refusal for a max fee below the base fee, or the cap is reached;
+    /// otherwise the fees with the max fee doubled (up to the cap).
+    fn raise_below_base_fee(&self, call: &'static str, fees: Fees, err: L1Error) -> Result<Fees> {
+        let cap = self.tx_policy.max_fee_per_gas;
+        if !below_base_fee(&err) {
+            return Err(err);
+        }
+        if fees.max_fee_per_gas >= cap {
+            return Err(L1Error::Rpc {
+                call,
+                message: format!(
+                    "{err}; the max fee is already at L1_MAX_FEE_PER_GAS_GWEI ({}): the base fee is above the cap",
+                    format_gwei(cap)
+                ),
+            });
+        }
+        let doubled = fees.max_fee_per_gas.saturating_mul(2).min(cap);
+        tracing::info!(
+            call,
+            from = %format_gwei(fees.max_fee_per_gas),
+            to = %format_gwei(doubled),
+            "the L1 node wants a higher max fee (base fee rising); raising it"
+        );
+        Ok(Fees {
+            max_fee_per_gas: doubled,
+            ..fees
+        })
     }
 
     async fn sign_and_send(
@@ -783,7 +894,17 @@ impl L1Client {
                 true
             }
             Err(e) => {
-                tracing::warn!(call = flight.call, nonce = flight.nonce, error = %e, "replacement refused by the L1 node");
+                // "nonce too low": one of the broadcasts was mined meanwhile (the next poll
+                // finds it); anything else is worth a line.
+                if e.to_string().contains("nonce too low") {
+                    tracing::debug!(
+                        call = flight.call,
+                        nonce = flight.nonce,
+                        "replacement not needed: already mined"
+                    );
+                } else {
+                    tracing::warn!(call = flight.call, nonce = flight.nonce, error = %e, "replacement refused by the L1 node");
+                }
                 false
             }
         }

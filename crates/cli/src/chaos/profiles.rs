@@ -102,29 +102,29 @@ impl Profile {
             })
     }
 
-    /// The chain's time parameters: slots of at least 2 blocks (1 s blocks), so that
-    /// replacement and reorgs happen within a slot. Quick runs use the shortest epochs; the
-    /// 20 s outage gets a proof margin longer than the outage.
+    /// The chain's time parameters: 1 s blocks and slots of 4 blocks or more, so that a
+    /// transaction can be replaced within its slot and a 1-3 block reorg stays inside one. The
+    /// 20 s outage gets a proof margin longer than the outage; with 3 confirmations a slot has
+    /// room for the proposal and its depth.
     pub fn timing(self, quick: bool) -> Timing {
-        match (self, quick) {
-            (Self::L1Down20s, _) => Timing {
-                slot_duration: 2,
-                epoch_duration: 16,
+        match self {
+            Self::L1Down20s => Timing {
+                slot_duration: 4,
+                epoch_duration: 8,
                 claim_window: 4,
             },
-            // Confirmations take 3 blocks per transaction: slots of 4 blocks.
-            (Self::Reorgs, _) => Timing {
+            Self::Reorgs => Timing {
+                slot_duration: 6,
+                epoch_duration: 4,
+                claim_window: 2,
+            },
+            _ if quick => Timing {
                 slot_duration: 4,
                 epoch_duration: 4,
                 claim_window: 2,
             },
-            (_, true) => Timing {
-                slot_duration: 2,
-                epoch_duration: 4,
-                claim_window: 2,
-            },
-            (_, false) => Timing {
-                slot_duration: 2,
+            _ => Timing {
+                slot_duration: 4,
                 epoch_duration: 8,
                 claim_window: 4,
             },
@@ -220,10 +220,11 @@ impl Profile {
             }
             Self::FeeSpike => {
                 self.at_every_claim_phase(ctx, stop, |ctx| async move {
+                    // Ten times the base fee before the spike, for three blocks (not compounded).
+                    let spiked = ctx.base_fee().await?.max(1).saturating_mul(10);
                     for _ in 0..3 {
-                        let base = ctx.base_fee().await?;
                         ctx.provider()
-                            .anvil_set_next_block_base_fee_per_gas(base.saturating_mul(10))
+                            .anvil_set_next_block_base_fee_per_gas(spiked)
                             .await
                             .context("anvil_setNextBlockBaseFeePerGas")?;
                         ctx.wait_blocks(1, &CancellationToken::new()).await?;
