@@ -22,9 +22,9 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use serde::{Deserialize, Serialize};
 
+use crate::TimeParams;
 use crate::bindings::{FeeToken, ProofCommitmentEscrow, Rollup};
 use crate::error::{L1Error, Result, from_contract_error, from_transport_error};
-use crate::time::TimeParams;
 use crate::types::TxOutcome;
 
 /// How long to wait for a sent transaction's receipt before giving up.

@@ -8,10 +8,10 @@ use alloy::providers::DynProvider;
 use alloy::signers::local::PrivateKeySigner;
 use serde::{Deserialize, Serialize};
 
+use crate::TimeParams;
 use crate::bindings::{DevEpochProofVerifier, FeeToken, Rollup};
 use crate::client::{L1Client, RollupInfo, connect_provider, to_u64};
 use crate::error::{L1Error, Result, from_contract_error};
-use crate::time::TimeParams;
 
 /// What to deploy. [`Default`] is the sandbox of SPEC §3: slot 4 s, epoch 8 slots, claim window
 /// 4 slots.

@@ -3,7 +3,7 @@
 
 use alloy_primitives::{Address, U256};
 use epoch_rfq_l1::{EpochRange, L1Client};
-use epoch_rfq_pool::{ChainSnapshot, EpochView, TimeParams};
+use epoch_rfq_pool::{ChainSnapshot, EpochView};
 use futures::future::BoxFuture;
 
 use crate::chain::{ChainView, ChainViewError};
@@ -63,11 +63,7 @@ impl L1ChainView {
             l1_block_number,
             l1_timestamp,
             current_slot,
-            time: TimeParams {
-                slot_duration_secs: time.slot_duration,
-                epoch_duration_slots: time.epoch_duration,
-                claim_window_slots: time.claim_window,
-            },
+            time,
             epoch_to_prove,
             just_completed_epoch,
             min_bond: info.min_bond,
