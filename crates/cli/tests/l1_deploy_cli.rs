@@ -99,10 +99,10 @@ async fn deploy_then_deposit_and_status() {
         assert_eq!(printed.params.epoch_duration, 8);
         assert_eq!(printed.params.claim_window, 4);
         assert_eq!(printed.params.withdraw_delay, 96);
-        assert!(stdout.contains(&printed.rollup.to_checksum(None)));
+        assert!(stdout.contains(&printed.contracts.rollup.to_checksum(None)));
 
         // Deposit via the deployment file, status via ROLLUP_CONTRACT_ADDRESS.
-        let rollup = printed.rollup.to_checksum(None);
+        let rollup = printed.contracts.rollup.to_checksum(None);
         let status = tokio::task::spawn_blocking({
             let (url, key, out_path) = (url.clone(), prover_key.clone(), out_path.clone());
             move || {

@@ -112,7 +112,12 @@ async fn prover_stops_cleanly_on_sigterm_and_keeps_its_jobs_resumable() {
         .await
         .expect("fund the prover");
     let url = chain.url();
-    let rollup = chain.deployment().expect("deployed").rollup.to_string();
+    let rollup = chain
+        .deployment()
+        .expect("deployed")
+        .contracts
+        .rollup
+        .to_string();
     let key = chain.private_key_hex(2).expect("key");
     let dir = std::env::temp_dir().join(format!("epoch-rfq-lifecycle-{}", std::process::id()));
     let dir_str = dir.to_str().expect("utf-8 path").to_owned();
@@ -189,7 +194,12 @@ async fn node_and_proposer_stop_cleanly_on_sigterm() {
         .await
         .expect("anvil starts and the contracts deploy");
     let url = chain.url();
-    let rollup = chain.deployment().expect("deployed").rollup.to_string();
+    let rollup = chain
+        .deployment()
+        .expect("deployed")
+        .contracts
+        .rollup
+        .to_string();
     let dir = std::env::temp_dir().join(format!("epoch-rfq-lifecycle-node-{}", std::process::id()));
     let node_env = vec![
         ("ETHEREUM_HOSTS", url.clone()),

@@ -59,7 +59,12 @@ async fn the_dry_run_shows_the_terms_and_the_reasons() {
         std::fs::create_dir_all(&dir).expect("dir");
         let cost = dir.join("cost.toml");
         std::fs::write(&cost, COST_FILE).expect("cost file");
-        let rollup = chain.deployment().expect("deployment").rollup.to_string();
+        let rollup = chain
+            .deployment()
+            .expect("deployment")
+            .contracts
+            .rollup
+            .to_string();
         let prover = chain.address(2).expect("account").to_string();
         let url = chain.url();
         let argv = |epoch: &str| {

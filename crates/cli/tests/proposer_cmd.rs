@@ -97,7 +97,7 @@ async fn runs_against_anvil_until_shutdown() {
             .await
             .expect("funds");
         let url = chain.url();
-        let rollup = d.info().rollup.to_string();
+        let rollup = d.info().contracts.rollup.to_string();
         let key = chain.private_key_hex(PROPOSER).expect("key");
         let base = [
             "--l1-rpc-url",
@@ -218,7 +218,7 @@ async fn a_hung_node_costs_no_block_and_shows_on_ready() {
             .local_addr()
             .expect("addr");
         let url = chain.url();
-        let rollup = d.info().rollup.to_string();
+        let rollup = d.info().contracts.rollup.to_string();
         let key = chain.private_key_hex(PROPOSER).expect("key");
         let ops_arg = ops_addr.to_string();
         let args = parse(&[

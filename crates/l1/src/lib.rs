@@ -63,9 +63,9 @@ pub use metrics::L1Metrics;
 pub use proof::{dev_proof, dev_proof_for_hash, public_inputs_hash, public_inputs_hash_raw};
 pub use rollup::Proposed;
 pub use types::{
-    BlockProposed, BlockRecord, BondSlashed, Claim, EpochProven, EpochRange, EscrowStatus,
-    LogPosition, PendingWithdrawal, ProofRightClaimed, PrunedPending, TxOutcome, quote_fields,
-    signed_quote, sol_quote,
+    BlockProposed, BlockRecord, BondSlashed, Claim, ContractAddresses, EpochProven, EpochRange,
+    EscrowStatus, LogPosition, PendingWithdrawal, ProofRightClaimed, PrunedPending, TxOutcome,
+    quote_fields, signed_quote, sol_quote,
 };
 
 /// Re-export of the alloy version this crate is built against (providers, primitives).

@@ -59,7 +59,7 @@ impl L1ChainView {
         };
         Ok(ChainSnapshot {
             chain_id: info.chain_id,
-            rollup_address: info.rollup,
+            rollup_address: info.contracts.rollup,
             l1_block_number,
             l1_timestamp,
             current_slot,
@@ -200,12 +200,6 @@ impl ChainView for L1ChainView {
     }
 
     fn l1_contract_addresses(&self) -> L1ContractAddresses {
-        let info = self.client.info();
-        L1ContractAddresses {
-            rollup_address: info.rollup,
-            proof_commitment_escrow_address: Some(info.escrow),
-            fee_token_address: Some(info.fee_token),
-            verifier_address: Some(info.verifier),
-        }
+        L1ContractAddresses::from(self.client.contracts())
     }
 }

@@ -561,7 +561,7 @@ async fn a_ws_subscription_detects_the_claim_without_waiting_for_a_poll() {
         fund(&chain, PROVER, WALLET).await;
         let blocks = propose_epoch0(&chain).await;
         let signer = chain.signer(PROVER).unwrap();
-        let rollup = chain.deployment().unwrap().rollup;
+        let rollup = chain.deployment().unwrap().contracts.rollup;
         let l1 = epoch_rfq_l1::L1Client::connect(&chain.ws_url(), rollup, Some(signer.clone()))
             .await
             .expect("ws client");
