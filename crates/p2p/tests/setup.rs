@@ -61,15 +61,9 @@ fn errors_name_the_bad_entry() {
     assert!(err.to_string().contains("/ip4/1.2.3.4/udp/x"), "{err}");
 }
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("epoch-rfq-p2p-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
 #[test]
 fn keypair_is_persisted_and_reloaded() {
-    let dir = temp_dir("key");
+    let dir = epoch_rfq_testkit::TempDir::new("p2p-key");
     let path = dir.join("nested").join("p2p.key");
     let first = load_or_create_keypair(&path).unwrap();
     let second = load_or_create_keypair(&path).unwrap();
@@ -92,13 +86,11 @@ fn keypair_is_persisted_and_reloaded() {
         std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
         1
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn corrupt_key_file_is_an_error_naming_the_path() {
-    let dir = temp_dir("corrupt");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = epoch_rfq_testkit::TempDir::created("p2p-corrupt");
     let path = dir.join("p2p.key");
     std::fs::write(&path, b"garbage").unwrap();
     let err = load_or_create_keypair(&path).unwrap_err();
@@ -106,5 +98,4 @@ fn corrupt_key_file_is_an_error_naming_the_path() {
     assert!(err.to_string().contains("p2p.key"), "{err}");
     // The file is left untouched for the operator to inspect.
     assert_eq!(std::fs::read(&path).unwrap(), b"garbage");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

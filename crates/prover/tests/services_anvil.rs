@@ -20,7 +20,7 @@ async fn a_claim_during_a_slow_escrow_top_up_starts_its_job_within_a_polling_int
         let me = address(&chain, PROVER).await;
         propose_epoch0(&chain).await;
 
-        let dir = data_dir("slow-top-up");
+        let dir = TempDir::new("slow-top-up");
         let mut settings = settings();
         // The wait the brief of this test is about: a deposit receipt that takes 30 s.
         settings.receipt_timeout = Duration::from_secs(30);
@@ -67,7 +67,7 @@ async fn a_claim_during_a_slow_escrow_top_up_starts_its_job_within_a_polling_int
             claim_as_proposer(&chain, &quote).await;
             Instant::now()
         };
-        wait_for(&mut parts.events, 10, "job start", |e| match e {
+        next_event(&mut parts.events, 10, "job start", |e| match e {
             ProverEvent::JobStarted { epoch: 0, .. } => Some(()),
             _ => None,
         })
@@ -131,7 +131,7 @@ async fn a_service_that_dies_stops_the_process_naming_it() {
         let chain = chain().await;
         fund(&chain, PROVER, WALLET).await;
         propose_epoch0(&chain).await;
-        let dir = data_dir("service-dies");
+        let dir = TempDir::new("service-dies");
         let parts = node(
             &chain,
             PROVER,

@@ -17,11 +17,7 @@ pub async fn bounded<T>(secs: u64, body: impl Future<Output = T>) -> T {
 
 /// Polls `cond` every [`POLL_INTERVAL`] until it is true; fails the test naming `what` after
 /// `limit`.
-pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
+pub async fn wait_until(what: &str, limit: Duration, mut cond: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         if cond().await {
@@ -71,7 +67,7 @@ mod tests {
     #[tokio::test]
     async fn wait_until_returns_once_the_condition_holds() {
         let calls = AtomicUsize::new(0);
-        wait_until("third call", Duration::from_secs(5), || async {
+        wait_until("third call", Duration::from_secs(5), async || {
             calls.fetch_add(1, Ordering::Relaxed) >= 2
         })
         .await;
