@@ -11,17 +11,12 @@ use epoch_rfq::proposer_cmd::{self, ProposerCmdArgs};
 use epoch_rfq_l1::DeployParams;
 use epoch_rfq_l1::anvil::{ChainOptions, TestChain};
 use epoch_rfq_proposer::{MemoryQuoteSource, ProposerMetrics};
+use epoch_rfq_testkit::bounded;
 
 /// The dev account the proposer signs with.
 const PROPOSER: usize = 1;
 /// Fee tokens minted to it.
 const FUNDS: u64 = 1_000_000_000;
-
-async fn bounded<T>(secs: u64, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), f)
-        .await
-        .expect("test timed out")
-}
 
 #[derive(Debug, Parser)]
 struct Cli {

@@ -36,6 +36,12 @@ impl TempDir {
     pub fn path(&self) -> &Path {
         &self.0
     }
+
+    /// The path, no longer removed on drop (a long run's files, kept for inspection).
+    pub fn keep(mut self) -> PathBuf {
+        // An empty path tells `drop` there is nothing left to remove.
+        std::mem::take(&mut self.0)
+    }
 }
 
 impl std::ops::Deref for TempDir {
@@ -53,6 +59,9 @@ impl AsRef<Path> for TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        if self.0.as_os_str().is_empty() {
+            return;
+        }
         if std::thread::panicking() {
             eprintln!("test failed: its files are kept in {}", self.0.display());
             return;
@@ -76,5 +85,9 @@ mod tests {
         let kept = a.to_path_buf();
         drop(a);
         assert!(!kept.exists());
+
+        let kept = TempDir::created("fs-test-kept").keep();
+        assert!(kept.is_dir(), "a kept dir outlives its guard");
+        std::fs::remove_dir_all(kept).expect("clean up");
     }
 }
