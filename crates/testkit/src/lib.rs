@@ -6,6 +6,7 @@
 //! * [`fs`]: [`TempDir`], a fresh directory removed when dropped.
 //! * [`net`]: [`free_port`] on 127.0.0.1.
 //! * [`keys`]: anvil's well-known dev keys and many deterministic non-anvil keys.
+//! * [`measure`]: latency percentiles and resident memory, as the bench binaries print them.
 //! * [`sample`]: the numbers of one fixed epoch to quote for (chain id, Rollup, blocks…).
 //!
 //! Behind features, each built on one workspace crate (a crate's tests enable only features of
@@ -19,6 +20,7 @@
 pub mod chain;
 pub mod fs;
 pub mod keys;
+pub mod measure;
 pub mod net;
 pub mod sample;
 pub mod wait;
