@@ -1,22 +1,22 @@
-#![allow(dead_code, unused_imports, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used)]
 //! Helpers of the node's tests: a fake `ChainView` over the shared sample epoch
 //! (`epoch_rfq_testkit::sample`), node start-up, raw JSON-RPC posts.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use alloy_primitives::{Address, U256, address};
-use alloy_signer_local::PrivateKeySigner;
 use epoch_rfq_node::*;
-use epoch_rfq_quote::{EpochProofQuote, QuoteFields};
+use epoch_rfq_quote::EpochProofQuote;
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
 
+#[allow(unused_imports)]
 pub use epoch_rfq_testkit::bounded;
+#[allow(unused_imports)]
 pub use epoch_rfq_testkit::keys::derived_key as key;
+#[allow(unused_imports)]
 pub use epoch_rfq_testkit::sample::{CHAIN_ID, ROLLUP, fields, sign, snapshot};
 
 pub const ESCROW: Address = address!("e7f1725E7734CE288F8367e1Bb143E90bb3F0512");

@@ -1,4 +1,4 @@
-#![allow(dead_code, unused_imports, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used)]
 //! Helpers of the pool's tests: the chain view matching the shared sample epoch, and verified
 //! quotes. Keys, fields and signing come from `epoch_rfq_testkit`; the snapshot stays here (it is
 //! this crate's type: testkit's `pool` feature, for the crates above, builds on this crate).
@@ -9,7 +9,9 @@ use std::sync::{Mutex, OnceLock};
 use alloy_primitives::U256;
 use epoch_rfq_pool::{ChainSnapshot, EpochView, TimeParams};
 use epoch_rfq_quote::{EpochProofQuote, QuoteFields, VerifiedQuote};
+#[allow(unused_imports)]
 pub use epoch_rfq_testkit::keys::derived_key as key;
+#[allow(unused_imports)]
 pub use epoch_rfq_testkit::sample::{CHAIN_ID, ROLLUP, fields, sign};
 
 /// Epoch 7 (blocks 57..=64, fees 123000) is the epoch to prove; current slot 65 (epoch 8, in

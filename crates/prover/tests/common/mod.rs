@@ -19,6 +19,7 @@ use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
+#[allow(unused_imports)]
 pub use epoch_rfq_testkit::{TempDir, next_event};
 
 /// Dev accounts: 0 deploys (token owner), 1 proposes, 2.. are provers.
