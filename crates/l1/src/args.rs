@@ -11,6 +11,7 @@ use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
 
 use crate::endpoints::{EndpointsError, connect_endpoints};
+use crate::txsend::{DEFAULT_MAX_FEE_PER_GAS, DEFAULT_REPLACE_AFTER_BLOCKS, TxPolicy, parse_gwei};
 use crate::{L1Client, L1Error, L1Metrics};
 
 /// `ETHEREUM_HOSTS`, `L1_CHAIN_ID`, `ROLLUP_CONTRACT_ADDRESS`.
@@ -33,6 +34,39 @@ pub struct L1Args {
     /// Address of the Rollup contract (`epoch-rfq deploy` prints it).
     #[arg(long = "rollup", env = "ROLLUP_CONTRACT_ADDRESS")]
     pub rollup_contract_address: Option<Address>,
+
+    /// Cap on any transaction's maxFeePerGas, in gwei (decimals allowed). Fees come from the
+    /// chain's fee history; a stuck transaction is replaced with higher fees up to this cap.
+    #[arg(
+        long = "l1-max-fee-per-gas-gwei",
+        env = "L1_MAX_FEE_PER_GAS_GWEI",
+        default_value = "200",
+        value_parser = parse_gwei_arg
+    )]
+    pub max_fee_per_gas: u128,
+
+    /// Blocks a transaction may wait unmined before it is replaced with higher fees (every
+    /// block once its deadline is near).
+    #[arg(
+        long = "l1-tx-replace-after-blocks",
+        env = "L1_TX_REPLACE_AFTER_BLOCKS",
+        default_value_t = DEFAULT_REPLACE_AFTER_BLOCKS,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub replace_after_blocks: u64,
+
+    /// Blocks on top of an L1 block before its events and transactions count (an epoch is
+    /// quoted, a claim or proof is done). Default: 0 on a dev chain id (31337, 1337), else 2.
+    #[arg(long = "l1-confirmations", env = "L1_CONFIRMATIONS")]
+    pub confirmations: Option<u64>,
+}
+
+fn parse_gwei_arg(text: &str) -> Result<u128, String> {
+    let wei = parse_gwei(text)?;
+    if wei == 0 {
+        return Err("a fee cap of 0 gwei would never get a transaction mined".into());
+    }
+    Ok(wei)
 }
 
 /// Why the L1 settings cannot be used; each message names the setting.
@@ -59,6 +93,9 @@ pub enum L1ArgsError {
         /// What failed.
         source: Box<L1Error>,
     },
+    /// `L1_MAX_FEE_PER_GAS_GWEI` is below the chain's base fee.
+    #[error(transparent)]
+    FeeCap(Box<L1Error>),
     /// The chain is not the configured one.
     #[error(
         "L1_CHAIN_ID is {configured} but {url} is chain {actual}: fix L1_CHAIN_ID or ETHEREUM_HOSTS"
@@ -74,6 +111,22 @@ pub enum L1ArgsError {
 }
 
 impl L1Args {
+    /// Settings for `ethereum_hosts` on `l1_chain_id` with every other option at its default.
+    pub fn new(
+        ethereum_hosts: impl Into<String>,
+        l1_chain_id: u64,
+        rollup_contract_address: Option<Address>,
+    ) -> Self {
+        Self {
+            ethereum_hosts: ethereum_hosts.into(),
+            l1_chain_id,
+            rollup_contract_address,
+            max_fee_per_gas: DEFAULT_MAX_FEE_PER_GAS,
+            replace_after_blocks: DEFAULT_REPLACE_AFTER_BLOCKS,
+            confirmations: None,
+        }
+    }
+
     /// The URL to use: the first non-empty entry of `ETHEREUM_HOSTS`.
     pub fn url(&self) -> Result<&str, L1ArgsError> {
         self.ethereum_hosts
@@ -81,6 +134,18 @@ impl L1Args {
             .map(str::trim)
             .find(|s| !s.is_empty())
             .ok_or(L1ArgsError::MissingUrl)
+    }
+
+    /// The transaction policy these settings give on `chain_id`.
+    pub fn tx_policy(&self, chain_id: u64) -> TxPolicy {
+        TxPolicy {
+            max_fee_per_gas: self.max_fee_per_gas,
+            replace_after_blocks: self.replace_after_blocks,
+            confirmations: self
+                .confirmations
+                .unwrap_or_else(|| TxPolicy::default_confirmations(chain_id)),
+            ..TxPolicy::default()
+        }
     }
 
     /// The Rollup's address.
@@ -136,6 +201,24 @@ impl L1Args {
                 url: in_use,
             });
         }
+        let client = client.with_tx_policy(self.tx_policy(self.l1_chain_id));
+        let client = match metrics {
+            Some(m) => client.with_metrics(m.clone()),
+            None => client,
+        };
+        if sender.is_some() {
+            client
+                .check_fee_cap()
+                .await
+                .map_err(|source| match source {
+                    L1Error::FeeCapTooLow { .. } => L1ArgsError::FeeCap(Box::new(source)),
+                    source => L1ArgsError::Connect {
+                        url: in_use.clone(),
+                        rollup,
+                        source: Box::new(source),
+                    },
+                })?;
+        }
         Ok(client)
     }
 }
@@ -149,6 +232,36 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         l1: L1Args,
+    }
+
+    #[test]
+    fn fee_and_confirmation_settings() {
+        let cli = Cli::try_parse_from(["x"]).unwrap();
+        assert_eq!(cli.l1.tx_policy(31337).confirmations, 0);
+        assert_eq!(cli.l1.tx_policy(1).confirmations, 2);
+        assert_eq!(cli.l1.tx_policy(1).max_fee_per_gas, 200_000_000_000);
+        let cli = Cli::try_parse_from([
+            "x",
+            "--l1-max-fee-per-gas-gwei",
+            "2.5",
+            "--l1-confirmations",
+            "5",
+            "--l1-tx-replace-after-blocks",
+            "1",
+        ])
+        .unwrap();
+        let policy = cli.l1.tx_policy(31337);
+        assert_eq!(policy.max_fee_per_gas, 2_500_000_000);
+        assert_eq!(policy.confirmations, 5);
+        assert_eq!(policy.replace_after_blocks, 1);
+        for bad in [
+            ["x", "--l1-max-fee-per-gas-gwei", "0"],
+            ["x", "--l1-max-fee-per-gas-gwei", "lots"],
+            ["x", "--l1-tx-replace-after-blocks", "0"],
+        ] {
+            let err = Cli::try_parse_from(bad).err().expect("refused").to_string();
+            assert!(err.contains(bad[1]), "{err}");
+        }
     }
 
     #[test]

@@ -4,17 +4,18 @@
 //! the time parameters, the minimum bond…) into [`RollupInfo`], so that chain-time arithmetic
 //! needs no round trip. Methods are split by contract over `rollup.rs`, `escrow.rs`, `token.rs`.
 //!
-//! Every transaction goes through [`L1Client::send_call`]: simulate with `eth_call` (so a revert
-//! is reported with its decoded custom error before anything is signed), send (gas estimation by
-//! alloy's fillers), wait for the receipt, and if it reverted anyway (state changed in between,
-//! e.g. a competing claim in the same block), replay the call at the block it was mined in to
-//! recover and decode the reason.
+//! Every transaction goes through [`L1Client::send_tx`] (in [`crate::txsend`]): simulate with
+//! `eth_call` (so a revert is reported with its decoded custom error before anything is signed),
+//! sign with fees from the fee history under a cap and a nonce of its own, follow it (replaced
+//! when stuck, re-broadcast when dropped, confirmed at depth, abandoned at its deadline), and if
+//! it reverted anyway (state changed in between, e.g. a competing claim in the same block),
+//! replay the call at the block it was mined in to recover and decode the reason.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::contract::SolCallBuilder;
-use alloy::eips::{BlockId, BlockNumberOrTag};
+use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::TransactionReceipt;
@@ -25,6 +26,8 @@ use serde::{Deserialize, Serialize};
 use crate::TimeParams;
 use crate::bindings::{FeeToken, ProofCommitmentEscrow, Rollup};
 use crate::error::{L1Error, Result, from_contract_error, from_transport_error};
+use crate::metrics::L1Metrics;
+use crate::txsend::{NoncesInFlight, SendOptions, TxPolicy};
 use crate::types::{ContractAddresses, TxOutcome};
 
 /// How long to wait for a sent transaction's receipt before giving up.
@@ -62,8 +65,14 @@ pub struct L1Client {
     pub(crate) info: Arc<RollupInfo>,
     pub(crate) receipt_timeout: Duration,
     pub(crate) gas_limit: Option<u64>,
-    /// Held from nonce assignment until the node has the transaction (see [`Self::send_lock`]).
+    /// Held from reading the pending nonce until the node has the transaction.
     pub(crate) send_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Nonces of this account's transactions being followed (see [`crate::txsend`]).
+    pub(crate) nonces: Arc<NoncesInFlight>,
+    /// Fees, replacement and confirmation depth of every transaction.
+    pub(crate) tx_policy: Arc<TxPolicy>,
+    /// Where transaction events are counted, if anywhere.
+    pub(crate) metrics: Option<L1Metrics>,
 }
 
 /// Builds a provider over `url`, a URL or a comma-separated list of them (`http(s)://`,
@@ -93,13 +102,6 @@ pub async fn connect_provider(url: &str, signer: Option<PrivateKeySigner>) -> Re
 pub const L1_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl L1Client {
-    /// The lock a transaction of this client's account holds from reading its nonce until the
-    /// node has it. Hold it when sending through [`Self::provider`] directly (every send of this
-    /// client already does), so two sends never read the same pending nonce.
-    pub async fn send_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.send_lock.lock().await
-    }
-
     /// Connects to the L1 at `url` and to the Rollup at `rollup`; with `signer`, transactions are
     /// signed by it.
     pub async fn connect(
@@ -127,6 +129,9 @@ impl L1Client {
             receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
             gas_limit: None,
             send_lock: Arc::default(),
+            nonces: Arc::default(),
+            tx_policy: Arc::default(),
+            metrics: None,
         })
     }
 
@@ -140,6 +145,9 @@ impl L1Client {
             receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
             gas_limit: None,
             send_lock: Arc::default(),
+            nonces: Arc::default(),
+            tx_policy: Arc::default(),
+            metrics: None,
         }
     }
 
@@ -164,6 +172,9 @@ impl L1Client {
             gas_limit: self.gas_limit,
             // Another provider may be another account: its own sequence of nonces.
             send_lock: Arc::default(),
+            nonces: Arc::default(),
+            tx_policy: self.tx_policy.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 
@@ -280,7 +291,7 @@ impl L1Client {
             .map_err(|e| from_contract_error(call, e))
     }
 
-    /// Simulates, sends and confirms a transaction; see the module docs.
+    /// Sends a transaction with no deadline; see [`Self::send_tx`].
     pub(crate) async fn send_call<C>(
         &self,
         call: &'static str,
@@ -289,54 +300,7 @@ impl L1Client {
     where
         C: SolCall,
     {
-        let from = self.signer_address(call)?;
-        let builder = builder.from(from);
-        let builder = match self.gas_limit {
-            Some(gas) => builder.gas(gas),
-            None => builder,
-        };
-        // Simulation: a revert here comes with its data, decoded before anything is signed.
-        builder
-            .call_raw()
-            .await
-            .map_err(|e| from_contract_error(call, e))?;
-        let pending = {
-            let _sending = self.send_lock.lock().await;
-            builder
-                .send()
-                .await
-                .map_err(|e| from_contract_error(call, e))?
-        };
-        let tx_hash = *pending.tx_hash();
-        let receipt = pending
-            .with_timeout(Some(self.receipt_timeout))
-            .get_receipt()
-            .await
-            .map_err(|e| L1Error::Rpc {
-                call,
-                message: format!("waiting for the receipt of {tx_hash}: {e}"),
-            })?;
-        if receipt.status() {
-            return Ok(receipt);
-        }
-        // Reverted on chain: replay at the block it was mined in. With one transaction per block
-        // (anvil's automine) that state is the one it ran against; otherwise it is the best
-        // available reconstruction, and an unknown reason is reported as such.
-        let revert = match receipt.block_number {
-            Some(n) => match builder.call_raw().block(BlockId::number(n)).await {
-                Err(e) => match from_contract_error(call, e) {
-                    L1Error::Reverted { revert, .. } => revert,
-                    _ => Box::new(crate::Revert::Unknown(Default::default())),
-                },
-                Ok(_) => Box::new(crate::Revert::Unknown(Default::default())),
-            },
-            None => Box::new(crate::Revert::Unknown(Default::default())),
-        };
-        Err(L1Error::Reverted {
-            call,
-            revert,
-            tx_hash: Some(tx_hash),
-        })
+        self.send_tx(call, builder, SendOptions::default()).await
     }
 }
 

@@ -71,6 +71,59 @@ pub enum L1Error {
     /// Deployment failed for a reason other than a revert.
     #[error("deployment failed: {0}")]
     Deploy(String),
+    /// A transaction could no longer be mined before its deadline and was given up.
+    #[error(
+        "{call} abandoned: not mined before the {what} (L1 time {deadline}) after {broadcasts} broadcast(s), last {tx_hash}; raise L1_MAX_FEE_PER_GAS_GWEI or check the L1 endpoints if this repeats"
+    )]
+    Abandoned {
+        /// The contract function.
+        call: &'static str,
+        /// Which deadline ("end of the claim phase", "proof deadline").
+        what: &'static str,
+        /// The deadline's L1 timestamp.
+        deadline: u64,
+        /// The last hash broadcast.
+        tx_hash: B256,
+        /// How many hashes were broadcast (first + replacements).
+        broadcasts: usize,
+    },
+    /// A transaction was sent but is not yet mined (or not yet deep enough) after the client's
+    /// receipt timeout; it may still be mined and should be followed again.
+    #[error("{call}: {tx_hash} {state} after {waited_s} s; it may still be mined")]
+    StillPending {
+        /// The contract function.
+        call: &'static str,
+        /// The latest hash broadcast.
+        tx_hash: B256,
+        /// "not mined", "mined in block N but not D blocks deep".
+        state: String,
+        /// Seconds waited.
+        waited_s: u64,
+    },
+    /// The fee cap is below the chain's base fee: nothing could be mined.
+    #[error(
+        "L1_MAX_FEE_PER_GAS_GWEI is {cap} but the L1 base fee is {base_fee}: no transaction could be mined; set it to at least {suggested}"
+    )]
+    FeeCapTooLow {
+        /// The cap.
+        cap: String,
+        /// The latest base fee.
+        base_fee: String,
+        /// A cap that leaves room for spikes.
+        suggested: String,
+    },
+    /// The account's nonce was used by a transaction that is none of ours.
+    #[error(
+        "{call}: nonce {nonce} of {account} was used by another transaction (is this key used by another process?)"
+    )]
+    NonceTaken {
+        /// The contract function.
+        call: &'static str,
+        /// The nonce.
+        nonce: u64,
+        /// The sending account.
+        account: Address,
+    },
 }
 
 fn tx_suffix(tx: &Option<B256>) -> String {

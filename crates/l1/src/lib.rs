@@ -42,6 +42,7 @@ pub mod metrics;
 pub mod proof;
 mod rollup;
 pub mod serde_util;
+pub mod txsend;
 mod types;
 
 #[cfg(feature = "test-harness")]

@@ -31,6 +31,32 @@ pub enum ErrorKind {
     other,
 }
 
+/// What happened to a transaction (the `event` label of `epoch_rfq_l1_transactions_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum TxEvent {
+    /// First broadcast of a purpose.
+    sent,
+    /// Broadcast again with the same nonce and higher fees.
+    replaced,
+    /// Broadcast again unchanged after the node forgot it.
+    rebroadcast,
+    /// Mined (and deep enough) and succeeded.
+    mined,
+    /// Mined and reverted.
+    reverted,
+    /// Taken out of the chain by a reorg after being mined.
+    reorged_out,
+    /// Given up at its deadline.
+    abandoned,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct TxLabels {
+    call: &'static str,
+    event: TxEvent,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct EndpointLabels {
     endpoint: String,
@@ -50,6 +76,7 @@ pub struct L1Metrics {
     requests: Family<EndpointLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
     duration: Family<EndpointLabels, Histogram, fn() -> Histogram>,
+    transactions: Family<TxLabels, Counter>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -66,6 +93,7 @@ impl Default for L1Metrics {
             requests: Family::default(),
             errors: Family::default(),
             duration: Family::new_with_constructor(duration_histogram),
+            transactions: Family::default(),
         }
     }
 }
@@ -95,6 +123,24 @@ impl L1Metrics {
             "Time from sending an L1 JSON-RPC request to its answer or failure, per endpoint",
             self.duration.clone(),
         );
+        registry.register(
+            "epoch_rfq_l1_transactions",
+            "L1 transactions of this role by contract call and event (sent, replaced, rebroadcast, mined, reverted, reorged_out, abandoned)",
+            self.transactions.clone(),
+        );
+    }
+
+    pub(crate) fn record_tx(&self, call: &'static str, event: TxEvent) {
+        self.transactions
+            .get_or_create(&TxLabels { call, event })
+            .inc();
+    }
+
+    /// Transactions of `call` that had `event` so far.
+    pub fn transactions(&self, call: &'static str, event: TxEvent) -> u64 {
+        self.transactions
+            .get(&TxLabels { call, event })
+            .map_or(0, |c| c.get())
     }
 
     pub(crate) fn record(&self, endpoint: &str, elapsed: Duration, error: Option<ErrorKind>) {

@@ -3,12 +3,12 @@
 
 use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256, Bytes, U256};
-use alloy::providers::DynProvider;
+use alloy::providers::{DynProvider, Provider};
 use epoch_rfq_quote::{EpochProofQuote, QuoteFields};
 
 use crate::bindings::Rollup;
 use crate::client::{L1Client, outcome, to_u64};
-use crate::error::{L1Error, Result, from_contract_error};
+use crate::error::{L1Error, Result, from_contract_error, from_transport_error};
 use crate::types::{
     BlockProposed, BlockRecord, BondSlashed, Claim, EpochProven, EpochRange, LogPosition,
     ProofRightClaimed, PrunedPending, TxOutcome, sat, signed_quote, sol_quote,
@@ -32,6 +32,38 @@ impl L1Client {
         let (_, ts) = self.latest_l1_block().await?;
         self.info.time.slot_at(ts).ok_or(L1Error::OutOfRange {
             what: "latest block timestamp (before genesis)",
+            value: U256::from(ts),
+        })
+    }
+
+    /// The slot of the newest L1 block that is [`TxPolicy::confirmations`] deep (the latest
+    /// block's slot when that is 0). An epoch complete at this slot has every block it will ever
+    /// have proposed in L1 blocks at least that deep: its proposals all precede this block.
+    ///
+    /// [`TxPolicy::confirmations`]: crate::txsend::TxPolicy::confirmations
+    pub async fn confirmed_slot(&self) -> Result<u64> {
+        let depth = self.tx_policy.confirmations;
+        if depth == 0 {
+            return self.current_slot().await;
+        }
+        let head = self
+            .provider
+            .get_block_number()
+            .await
+            .map_err(|e| from_transport_error("eth_blockNumber", &e))?;
+        let number = head.saturating_sub(depth);
+        let block = self
+            .provider
+            .get_block_by_number(number.into())
+            .await
+            .map_err(|e| from_transport_error("eth_getBlockByNumber", &e))?
+            .ok_or_else(|| L1Error::Rpc {
+                call: "eth_getBlockByNumber",
+                message: format!("the node returned no block {number}"),
+            })?;
+        let ts = block.header.timestamp;
+        self.info.time.slot_at(ts).ok_or(L1Error::OutOfRange {
+            what: "confirmed block timestamp (before genesis)",
             value: U256::from(ts),
         })
     }

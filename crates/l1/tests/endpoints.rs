@@ -32,11 +32,11 @@ async fn proxy(chain: &TestChain, seed: u64) -> FaultProxy {
 }
 
 fn args(hosts: &[&str], chain: &TestChain) -> L1Args {
-    L1Args {
-        ethereum_hosts: hosts.join(","),
-        l1_chain_id: chain.chain_id(),
-        rollup_contract_address: Some(chain.deployment().expect("deployed").contracts.rollup),
-    }
+    L1Args::new(
+        hosts.join(","),
+        chain.chain_id(),
+        Some(chain.deployment().expect("deployed").contracts.rollup),
+    )
 }
 
 /// A few reads and one transaction (mint by the token owner), all of which must succeed.

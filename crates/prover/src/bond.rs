@@ -181,6 +181,7 @@ impl BondManager {
                 l1tx::TxKind::new("approve", KIND_APPROVE, None),
                 token.approve(escrow, top_up),
                 self.receipt_timeout,
+                None,
                 |_, _| Ok(()),
             )
             .await?;
@@ -192,6 +193,7 @@ impl BondManager {
             l1tx::TxKind::new("deposit", KIND_DEPOSIT, None),
             escrow_contract.deposit(top_up),
             self.receipt_timeout,
+            None,
             |_, _| Ok(()),
         )
         .await?;
@@ -223,8 +225,21 @@ impl BondManager {
             if kind != KIND_APPROVE && kind != KIND_DEPOSIT {
                 continue;
             }
-            let settled =
-                l1tx::resolve(&self.l1, &self.store, &tx_hash, self.receipt_timeout).await?;
+            let what = if kind == KIND_APPROVE {
+                l1tx::TxKind::new("approve", KIND_APPROVE, None)
+            } else {
+                l1tx::TxKind::new("deposit", KIND_DEPOSIT, None)
+            };
+            let settled = l1tx::resolve(
+                &self.l1,
+                &self.store,
+                what,
+                &tx_hash,
+                self.receipt_timeout,
+                None,
+                |_, _| Ok(()),
+            )
+            .await?;
             tracing::info!(%tx_hash, kind, ?settled, "settled an escrow transaction recorded earlier");
             if settled == Settled::StillPending {
                 return Err(BondError::TxPending { tx_hash });

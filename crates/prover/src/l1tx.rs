@@ -2,8 +2,10 @@
 //!
 //! `L1Client`'s own sending methods only return once the receipt is in: a crash (or a receipt
 //! timeout) in between would leave the prover not knowing whether its deposit or proof landed,
-//! and a naive retry could deposit twice. Here the hash is written to the store as soon as the
-//! node has accepted the transaction; [`resolve`] later settles it from the chain.
+//! and a naive retry could deposit twice. Here every hash of a transaction (the first and each
+//! fee-bumped replacement, all with one nonce) is written to the store as soon as the node has
+//! accepted it; [`resolve`] later settles it from the chain, following the node's own copy
+//! (and replacing it if it is stuck).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +15,8 @@ use epoch_rfq_l1::alloy::primitives::B256;
 use epoch_rfq_l1::alloy::providers::Provider;
 use epoch_rfq_l1::alloy::rpc::types::TransactionReceipt;
 use epoch_rfq_l1::alloy::sol_types::SolCall;
-use epoch_rfq_l1::alloy::transports::TransportError;
-use epoch_rfq_l1::{L1Client, L1Error, Revert, decode_revert};
+use epoch_rfq_l1::txsend::{Broadcast, Deadline, SendOptions, TxObserver};
+use epoch_rfq_l1::{L1Client, L1Error};
 use parking_lot::Mutex;
 
 use crate::store::{ProverStore, StoreError};
@@ -34,34 +36,6 @@ pub enum TxError {
     Store(#[from] StoreError),
 }
 
-fn transport(call: &'static str, err: &TransportError) -> L1Error {
-    if let Some(data) = err.as_error_resp().and_then(|r| r.as_revert_data()) {
-        return L1Error::Reverted {
-            call,
-            revert: Box::new(decode_revert(&data)),
-            tx_hash: None,
-        };
-    }
-    L1Error::Rpc {
-        call,
-        message: err.to_string(),
-    }
-}
-
-fn contract(call: &'static str, err: epoch_rfq_l1::alloy::contract::Error) -> L1Error {
-    if let Some(data) = err.as_revert_data() {
-        return L1Error::Reverted {
-            call,
-            revert: Box::new(decode_revert(&data)),
-            tx_hash: None,
-        };
-    }
-    L1Error::Rpc {
-        call,
-        message: err.to_string(),
-    }
-}
-
 /// What a recorded transaction is: the contract function (for errors) and the store's `kind`
 /// and `epoch`.
 #[derive(Debug, Clone, Copy)]
@@ -77,83 +51,105 @@ impl TxKind {
     }
 }
 
-/// Simulates `builder` (a revert is reported decoded, before anything is signed), sends it,
-/// records the hash under `kind`/`epoch` and calls `on_sent` (both before waiting), then waits
-/// up to `receipt_timeout` for the receipt and records the outcome.
+/// Records every broadcast of one purpose (first and replacements) in the store before it is
+/// waited on, and calls `on_sent` with each hash.
+struct Recorder<'a, F> {
+    store: &'a SharedStore,
+    what: TxKind,
+    on_sent: F,
+    hashes: Mutex<Vec<B256>>,
+    failed: Mutex<Option<StoreError>>,
+}
+
+impl<'a, F> Recorder<'a, F>
+where
+    F: Fn(&ProverStore, B256) -> Result<(), StoreError> + Send + Sync,
+{
+    fn new(store: &'a SharedStore, what: TxKind, on_sent: F) -> Self {
+        Self {
+            store,
+            what,
+            on_sent,
+            hashes: Mutex::new(Vec::new()),
+            failed: Mutex::new(None),
+        }
+    }
+
+    /// Records the outcome: `mined`/`reverted` for the hash that was mined, `replaced` for every
+    /// other broadcast of the purpose. Then reports a recording failure, if any.
+    fn settle(&self, mined: Option<(B256, &str)>) -> Result<(), StoreError> {
+        if let Some(err) = self.failed.lock().take() {
+            return Err(err);
+        }
+        let Some((mined, outcome)) = mined else {
+            return Ok(());
+        };
+        let db = self.store.lock();
+        for hash in self.hashes.lock().iter() {
+            let state = if *hash == mined { outcome } else { "replaced" };
+            db.finish_tx(&hash.to_string(), state)?;
+        }
+        Ok(())
+    }
+}
+
+impl<F> TxObserver for Recorder<'_, F>
+where
+    F: Fn(&ProverStore, B256) -> Result<(), StoreError> + Send + Sync,
+{
+    fn broadcast(&self, sent: &Broadcast) {
+        self.hashes.lock().push(sent.tx_hash);
+        let TxKind { call, kind, epoch } = self.what;
+        let db = self.store.lock();
+        let recorded = db
+            .record_tx(&sent.tx_hash.to_string(), kind, epoch)
+            .and_then(|()| (self.on_sent)(&db, sent.tx_hash));
+        if let Err(err) = recorded {
+            // The transaction is out and still followed; the failure is reported when it settles.
+            tracing::error!(call, tx_hash = %sent.tx_hash, %err, "cannot record a sent L1 transaction");
+            self.failed.lock().get_or_insert(err);
+        }
+    }
+}
+
+fn settled_by(result: &Result<TransactionReceipt, L1Error>) -> Option<(B256, &'static str)> {
+    match result {
+        Ok(receipt) if receipt.status() => Some((receipt.transaction_hash, "mined")),
+        Ok(receipt) => Some((receipt.transaction_hash, "reverted")),
+        Err(L1Error::Reverted {
+            tx_hash: Some(hash),
+            ..
+        }) => Some((*hash, "reverted")),
+        Err(_) => None,
+    }
+}
+
+/// Sends `builder` through [`L1Client::send_tx`] (fees under the cap, replacement when stuck,
+/// confirmation depth, abandoned at `deadline`), recording every hash under `kind`/`epoch` and
+/// calling `on_sent` with each (both before waiting), then records the outcome. Waits at most
+/// `receipt_timeout`; a transaction still pending then stays recorded for [`resolve`].
 pub(crate) async fn send_recorded<P, C>(
     l1: &L1Client,
     store: &SharedStore,
     what: TxKind,
     builder: SolCallBuilder<P, C>,
     receipt_timeout: Duration,
-    on_sent: impl FnOnce(&ProverStore, B256) -> Result<(), StoreError>,
+    deadline: Option<Deadline>,
+    on_sent: impl Fn(&ProverStore, B256) -> Result<(), StoreError> + Send + Sync,
 ) -> Result<TransactionReceipt, TxError>
 where
-    P: Provider,
+    P: Provider + Clone,
     C: SolCall,
 {
-    let TxKind { call, kind, epoch } = what;
-    let from = l1.sender().ok_or(L1Error::NoSigner { call })?;
-    let builder = builder.from(from);
-    builder.call_raw().await.map_err(|e| contract(call, e))?;
-    let pending = {
-        // One nonce at a time for this account (see `L1Client::send_lock`).
-        let _sending = l1.send_lock().await;
-        builder.send().await.map_err(|e| contract(call, e))?
+    let recorder = Recorder::new(store, what, on_sent);
+    let l1 = l1.clone().with_receipt_timeout(receipt_timeout);
+    let opts = SendOptions {
+        deadline,
+        observer: Some(&recorder),
     };
-    let tx_hash = *pending.tx_hash();
-    {
-        let db = store.lock();
-        db.record_tx(&tx_hash.to_string(), kind, epoch)?;
-        on_sent(&db, tx_hash)?;
-    }
-    tracing::debug!(%tx_hash, call, "transaction sent");
-    let receipt = wait_receipt(l1, tx_hash, receipt_timeout)
-        .await?
-        .ok_or_else(|| L1Error::Rpc {
-            call,
-            message: format!(
-                "no receipt for {tx_hash} after {} s (recorded; checked again before any resend)",
-                receipt_timeout.as_secs()
-            ),
-        })?;
-    let outcome = if receipt.status() {
-        "mined"
-    } else {
-        "reverted"
-    };
-    store.lock().finish_tx(&tx_hash.to_string(), outcome)?;
-    if !receipt.status() {
-        // Replaying at the mined block to decode the reason is what L1Client does; callers here
-        // re-read the state they care about instead, so the reason stays unknown.
-        return Err(L1Error::Reverted {
-            call,
-            revert: Box::new(Revert::Unknown(Default::default())),
-            tx_hash: Some(tx_hash),
-        }
-        .into());
-    }
-    Ok(receipt)
-}
-
-/// Polls for `tx_hash`'s receipt for up to `timeout`.
-pub(crate) async fn wait_receipt(
-    l1: &L1Client,
-    tx_hash: B256,
-    timeout: Duration,
-) -> Result<Option<TransactionReceipt>, L1Error> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let receipt = l1
-            .provider()
-            .get_transaction_receipt(tx_hash)
-            .await
-            .map_err(|e| transport("eth_getTransactionReceipt", &e))?;
-        if receipt.is_some() || tokio::time::Instant::now() >= deadline {
-            return Ok(receipt);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let result = l1.send_tx(what.call, builder, opts).await;
+    recorder.settle(settled_by(&result))?;
+    Ok(result?)
 }
 
 /// What happened to a recorded transaction.
@@ -169,45 +165,48 @@ pub(crate) enum Settled {
     StillPending,
 }
 
-/// Settles a recorded transaction from the chain (receipt, else whether the node still knows
-/// it, waiting up to `timeout` for a pending one) and records the outcome.
+/// Settles a transaction recorded earlier (before a restart, or after a receipt timeout) from
+/// the chain: the node's own copy of it is followed again (replaced when stuck, abandoned at
+/// `deadline`) for up to `timeout`, and the outcome recorded. A hash the node does not know is
+/// `Dropped`.
 pub(crate) async fn resolve(
     l1: &L1Client,
     store: &SharedStore,
+    what: TxKind,
     tx_hash: &str,
     timeout: Duration,
+    deadline: Option<Deadline>,
+    on_sent: impl Fn(&ProverStore, B256) -> Result<(), StoreError> + Send + Sync,
 ) -> Result<Settled, TxError> {
     let hash: B256 = tx_hash.parse().map_err(|_| StoreError::Corrupt {
         column: "l1_txs.tx_hash",
         value: tx_hash.to_owned(),
     })?;
-    let mut receipt = wait_receipt(l1, hash, Duration::ZERO).await?;
-    if receipt.is_none() {
-        let known = l1
-            .provider()
-            .get_transaction_by_hash(hash)
-            .await
-            .map_err(|e| transport("eth_getTransactionByHash", &e))?
-            .is_some();
-        if !known {
+    let recorder = Recorder::new(store, what, on_sent);
+    recorder.hashes.lock().push(hash);
+    let l1 = l1.clone().with_receipt_timeout(timeout);
+    let opts = SendOptions {
+        deadline,
+        observer: Some(&recorder),
+    };
+    let followed = match l1.follow_sent(what.call, hash, opts).await {
+        Ok(Some(receipt)) => Ok(receipt),
+        Ok(None) => {
+            recorder.settle(None)?;
             store.lock().finish_tx(tx_hash, "dropped")?;
             return Ok(Settled::Dropped);
         }
-        receipt = wait_receipt(l1, hash, timeout).await?;
-    }
-    let Some(receipt) = receipt else {
-        return Ok(Settled::StillPending);
+        Err(L1Error::StillPending { .. }) => {
+            recorder.settle(None)?;
+            return Ok(Settled::StillPending);
+        }
+        Err(err) => Err(err),
     };
-    let settled = if receipt.status() {
+    recorder.settle(settled_by(&followed))?;
+    let receipt = followed?;
+    Ok(if receipt.status() {
         Settled::Mined
     } else {
         Settled::Reverted
-    };
-    let outcome = if receipt.status() {
-        "mined"
-    } else {
-        "reverted"
-    };
-    store.lock().finish_tx(tx_hash, outcome)?;
-    Ok(settled)
+    })
 }

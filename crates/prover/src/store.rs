@@ -499,8 +499,18 @@ impl ProverStore {
         self.transition(epoch, JobState::Proving, JobState::Proven, "proof computed")
     }
 
-    /// Records the proof transaction and moves `Proven → Submitted`.
+    /// Records the proof transaction and moves `Proven → Submitted`; for a job already
+    /// `Submitted`, records the replacement's hash.
     pub fn mark_submitted(&self, epoch: u64, tx_hash: &str) -> Result<(), StoreError> {
+        // A replacement of the submission in flight (same nonce, higher fees): the job follows
+        // the newest hash.
+        let replaced = self.conn.execute(
+            "UPDATE jobs SET tx_hash = ?1 WHERE epoch = ?2 AND state = ?3",
+            params![tx_hash, sql_u64(epoch), JobState::Submitted.as_str()],
+        )?;
+        if replaced > 0 {
+            return Ok(());
+        }
         self.conn.execute(
             "UPDATE jobs SET tx_hash = ?1, attempts = attempts + 1 WHERE epoch = ?2 AND state = ?3",
             params![tx_hash, sql_u64(epoch), JobState::Proven.as_str()],

@@ -777,3 +777,45 @@ async fn spawn(router: Router) -> String {
     tokio::spawn(async move { axum::serve(listener, router).await });
     format!("http://{addr}/")
 }
+
+/// With `L1_CONFIRMATIONS=2` an epoch is quoted only once the first L1 block past its end has
+/// two blocks on top: before that, a reorg could still change the blocks a quote would cover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_confirmations_an_epoch_is_quoted_only_once_its_end_is_deep() {
+    bounded(async {
+        let chain = chain().await;
+        fund(&chain, PROVER, WALLET).await;
+        propose_epoch0(&chain).await;
+        // Funded up front: a top-up at start would wait for blocks nobody mines here.
+        chain
+            .client(PROVER)
+            .await
+            .unwrap()
+            .deposit_with_approval(U256::from(TARGET))
+            .await
+            .unwrap();
+        let l1 =
+            chain
+                .client(PROVER)
+                .await
+                .unwrap()
+                .with_tx_policy(epoch_rfq_l1::txsend::TxPolicy {
+                    confirmations: 2,
+                    ..Default::default()
+                });
+        let dir = TempDir::new("confirmations");
+        let parts = node_with(&chain, l1, settings(), PROVER, &dir, simple(), dev());
+        let handle = parts.node.start().await.expect("start");
+        chain.advance_to_epoch(1).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(parts.sink.quotes().is_empty(), "the epoch's end is 0 deep");
+        chain.mine().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(parts.sink.quotes().is_empty(), "the epoch's end is 1 deep");
+        chain.mine().await.unwrap();
+        let quotes = wait_quotes(&parts.sink, 1, 10).await;
+        assert_eq!(quotes[0].fields().epoch_number, U256::ZERO);
+        handle.stop().await;
+    })
+    .await;
+}

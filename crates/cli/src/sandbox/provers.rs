@@ -86,11 +86,7 @@ pub(super) async fn start_prover(
     };
     let command = ProverCommand {
         prover: ProverArgs {
-            l1: L1Args {
-                ethereum_hosts: l1_ws.to_owned(),
-                l1_chain_id: 31337,
-                rollup_contract_address: Some(rollup),
-            },
+            l1: L1Args::new(l1_ws, 31337, Some(rollup)),
             p2p_enabled: spec.path == QuotePath::P2p,
             prover_coordination_node_url: match spec.path {
                 QuotePath::Http => Some(node_url.to_owned()),

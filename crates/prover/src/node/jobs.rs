@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use epoch_rfq_l1::alloy::primitives::{Bytes, U256};
-use epoch_rfq_l1::{L1Error, Revert, RollupError};
+use epoch_rfq_l1::txsend::Deadline;
+use epoch_rfq_l1::{L1Error, Revert, RollupError, TimeParams};
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 
@@ -243,8 +244,11 @@ async fn drive_job(
                 let settled = l1tx::resolve(
                     &shared.l1,
                     &shared.store,
+                    proof_tx(epoch),
                     &tx_hash,
                     shared.settings.receipt_timeout,
+                    Some(proof_deadline(shared.l1.time(), epoch)),
+                    |db, hash| db.mark_submitted(epoch, &hash.to_string()),
                 )
                 .await?;
                 match settled {
@@ -318,6 +322,18 @@ async fn epoch_data(shared: &Shared, epoch: u64) -> Result<EpochData, JobError> 
     })
 }
 
+fn proof_tx(epoch: u64) -> l1tx::TxKind {
+    l1tx::TxKind::new("submitEpochProof", "proof", Some(epoch))
+}
+
+/// A proof must be in a block before the first slot past the proof deadline.
+fn proof_deadline(time: &TimeParams, epoch: u64) -> Deadline {
+    Deadline {
+        timestamp: time.slot_start(time.proof_deadline_slot(epoch)),
+        what: "proof deadline",
+    }
+}
+
 /// One submission attempt from `Proven`. `Ok(true)`: the job reached a terminal state;
 /// `Ok(false)`: back in `Proven`, retry after a pause.
 async fn submit_proof(shared: &Shared, epoch: u64, proof: Bytes) -> Result<bool, JobError> {
@@ -350,9 +366,10 @@ async fn submit_proof(shared: &Shared, epoch: u64, proof: Bytes) -> Result<bool,
     let sent = l1tx::send_recorded(
         l1,
         &shared.store,
-        l1tx::TxKind::new("submitEpochProof", "proof", Some(epoch)),
+        proof_tx(epoch),
         rollup.submitEpochProof(U256::from(epoch), proof),
         shared.settings.receipt_timeout,
+        Some(proof_deadline(&time, epoch)),
         |db, tx_hash| db.mark_submitted(epoch, &tx_hash.to_string()),
     )
     .await;

@@ -80,12 +80,20 @@ impl Quoter {
     async fn round(&mut self) -> Result<(), NodeError> {
         let l1 = &self.shared.l1;
         let slot = l1.current_slot().await?;
+        let confirmed_slot = l1.confirmed_slot().await?;
         let claim = l1.proof_claim().await?;
-        self.monitor(slot, claim).await
+        self.monitor(slot, confirmed_slot, claim).await
     }
 
-    /// The seed's EpochMonitor.
-    async fn monitor(&mut self, slot: u64, claim: Option<Claim>) -> Result<(), NodeError> {
+    /// The seed's EpochMonitor. `confirmed_slot` is the slot of the newest L1 block that is
+    /// `L1_CONFIRMATIONS` deep: an epoch is quoted only once it is complete there, so a reorg of
+    /// the last blocks cannot change the blocks a quote was priced and signed for.
+    async fn monitor(
+        &mut self,
+        slot: u64,
+        confirmed_slot: u64,
+        claim: Option<Claim>,
+    ) -> Result<(), NodeError> {
         let shared = self.shared.clone();
         let l1 = &shared.l1;
         let time = *l1.time();
@@ -94,7 +102,7 @@ impl Quoter {
         let Some(epoch) = l1.epoch_to_prove().await? else {
             return Ok(());
         };
-        if !time.is_epoch_complete(epoch, slot) || !time.in_claim_phase(epoch, slot) {
+        if !time.is_epoch_complete(epoch, confirmed_slot) || !time.in_claim_phase(epoch, slot) {
             return Ok(());
         }
         if claim.is_some_and(|c| c.epoch == epoch) {
