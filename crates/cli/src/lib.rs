@@ -2,6 +2,7 @@
 //! end-to-end tests can run every role in one process. The binary (`main.rs`) only parses the
 //! command line and calls into these modules.
 
+pub mod chaos;
 pub mod config_file;
 pub mod deploy_cmd;
 pub mod escrow_cmd;

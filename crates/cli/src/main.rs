@@ -60,6 +60,10 @@ enum Command {
     /// (one on the cost model, whose terms are logged once per epoch),
     /// showing each epoch's auction, claim, proof, payouts and slashes as they happen.
     Sandbox(Box<sandbox::SandboxArgs>),
+    /// Run the network on anvil through L1 fault profiles (429s, latency, endpoints down,
+    /// reorgs, fee spikes, dropped transactions, paused mining) and print what each cost:
+    /// epochs proven, bonds slashed, duplicate and replacement transactions.
+    Chaos(Box<epoch_rfq::chaos::ChaosArgs>),
     /// Sign, verify and decode epoch proof quotes.
     #[command(subcommand)]
     Quote(quote_cmd::QuoteCommand),
@@ -74,6 +78,8 @@ fn main() {
     let default_level = match cli.command {
         // market: the cost-model prover's terms, once per epoch.
         Command::Sandbox(_) => "warn,epoch_rfq_prover::cost=info",
+        // The table is the output; the roles' errors under faults are expected.
+        Command::Chaos(_) => "error",
         _ => "info",
     };
     init_logging(cli.log_format, default_level);
@@ -107,6 +113,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Price(args) => runtime()?.block_on(price_cmd::run(*args)),
         Command::PricingServer(args) => runtime()?.block_on(pricing_cmd::run(args)),
         Command::Sandbox(args) => multi_thread()?.block_on(sandbox::run(*args)),
+        Command::Chaos(args) => multi_thread()?.block_on(epoch_rfq::chaos::run(*args)),
         Command::Quote(command) => quote_cmd::run(command),
         Command::Deploy(args) => deploy_cmd::run(*args),
         Command::Escrow(args) => escrow_cmd::run(args),

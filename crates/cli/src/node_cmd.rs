@@ -159,7 +159,7 @@ pub async fn start(args: &NodeArgs) -> Result<NodeHandle> {
     config.history_epochs = args.history_epochs;
     config.explorer_tx_url = args.explorer_tx_url.clone();
     let p2p = if args.p2p_enabled {
-        let p2p_config = args.p2p.to_config(&args.data_directory)?;
+        let p2p_config = args.p2p.to_config(&args.data_directory, "node")?;
         Some(
             P2pService::spawn(p2p_config)
                 .await
@@ -177,11 +177,21 @@ pub async fn start(args: &NodeArgs) -> Result<NodeHandle> {
         tracing::info!(url = %format!("{}explorer", node.url()), "explorer");
     }
     if let Some(peer) = peer {
-        tracing::info!(
-            peer_id = %peer,
-            "P2P enabled; others can bootstrap from /ip4/<this host>/tcp/{}/p2p/{peer}",
-            args.p2p.p2p_port
-        );
+        let announced = epoch_rfq_p2p::parse_announce_addresses(&args.p2p.p2p_announce_addresses)
+            .unwrap_or_default();
+        match announced.first() {
+            Some(addr) => tracing::info!(
+                peer_id = %peer,
+                "P2P enabled; others can bootstrap from {}/p2p/{peer}",
+                epoch_rfq_p2p::without_peer_id(addr)
+            ),
+            None => tracing::info!(
+                peer_id = %peer,
+                "P2P enabled; others can bootstrap from /ip4/<this host>/tcp/{}/p2p/{peer} \
+                 (set P2P_ANNOUNCE_ADDRESSES behind NAT or in a container)",
+                args.p2p.p2p_port
+            ),
+        }
     }
     Ok(node)
 }

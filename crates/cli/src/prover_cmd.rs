@@ -63,7 +63,7 @@ pub async fn run(args: ProverCommand) -> Result<()> {
             Arc::new(NodeApiSink(client))
         }
         Coordination::P2p => {
-            let p2p_config = args.p2p.to_config(&config.data_directory)?;
+            let p2p_config = args.p2p.to_config(&config.data_directory, "prover")?;
             let (handle, incoming) = P2pService::spawn(p2p_config)
                 .await
                 .context("starting P2P")?;

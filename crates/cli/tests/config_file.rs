@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_epoch-rfq");
 
 /// Every variable these tests set or that could leak in from the environment running them.
-const CLEARED: [&str; 12] = [
+const CLEARED: [&str; 17] = [
     "PROPOSER_KEYSTORE",
     "PROPOSER_KEYSTORE_PASSWORD_FILE",
     "PROVER_KEYSTORE",
@@ -18,6 +18,11 @@ const CLEARED: [&str; 12] = [
     "NODE_HTTP_ADDR",
     "NODE_RATE_LIMIT_PER_SEC",
     "P2P_PORT",
+    "P2P_MAX_PEERS",
+    "P2P_ANNOUNCE_ADDRESSES",
+    "P2P_DISCOVERY_ENABLED",
+    "P2P_ALLOW_PRIVATE_ADDRESSES",
+    "P2P_VALIDATION_WORKERS",
     "PROVER_PUBLISHER_PRIVATE_KEY",
     "QUOTE_PROVIDER_BASIS_POINT_FEE",
     "PRICING_MARGIN_PERCENT",
@@ -273,4 +278,75 @@ fn no_command_takes_a_key_on_the_command_line() {
         );
         assert!(!err.contains(key), "{argv:?}: {err}");
     }
+}
+
+#[test]
+fn discovery_and_peer_settings_are_config_keys() {
+    // Shown with their defaults, settable from the file (by env name or long flag), for both
+    // roles that gossip.
+    for role in ["node", "prover"] {
+        let defaults = stdout_ok(&run(&[role, "--print-config"], &[]));
+        assert!(
+            line(&defaults, "p2p-max-peers").starts_with(r#"p2p-max-peers = "50""#),
+            "{defaults}"
+        );
+        assert!(
+            line(&defaults, "p2p-discovery-enabled")
+                .starts_with(r#"p2p-discovery-enabled = "true""#)
+        );
+        assert!(
+            line(&defaults, "p2p-allow-private-addresses")
+                .starts_with(r#"p2p-allow-private-addresses = "false""#)
+        );
+        assert!(line(&defaults, "p2p-announce-addresses").contains("P2P_ANNOUNCE_ADDRESSES"));
+        assert!(
+            line(&defaults, "p2p-validation-workers")
+                .starts_with(r#"p2p-validation-workers = "0""#)
+        );
+
+        let file = config(
+            &format!("discovery-{role}"),
+            "P2P_MAX_PEERS = 7\np2p-announce-addresses = \"/ip4/203.0.113.7/tcp/40400\"\n",
+        );
+        let file = file.to_str().expect("utf-8 path");
+        let text = stdout_ok(&run(&[role, "--config", file, "--print-config"], &[]));
+        assert!(
+            line(&text, "p2p-max-peers").starts_with(r#"p2p-max-peers = "7"  # file"#),
+            "{text}"
+        );
+        assert!(
+            line(&text, "p2p-announce-addresses")
+                .starts_with(r#"p2p-announce-addresses = "/ip4/203.0.113.7/tcp/40400"  # file"#),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_announce_address_is_refused_naming_it() {
+    let out = run(
+        &["node", "--print-config"],
+        &[(
+            "P2P_ANNOUNCE_ADDRESSES",
+            "/ip4/203.0.113.7/tcp/40400,/dns4/me.example/tcp/40400",
+        )],
+    );
+    let err = failure(&out);
+    assert!(err.contains("/dns4/me.example/tcp/40400"), "{err}");
+    assert!(err.contains("give the public IP"), "{err}");
+    let file = config(
+        "bad-announce",
+        "P2P_ANNOUNCE_ADDRESSES = \"/ip4/0.0.0.0/tcp/1\"\n",
+    );
+    let err = failure(&run(
+        &[
+            "prover",
+            "--config",
+            file.to_str().expect("utf-8 path"),
+            "--print-config",
+        ],
+        &[],
+    ));
+    assert!(err.contains("P2P_ANNOUNCE_ADDRESSES"), "{err}");
+    assert!(err.contains("/ip4/0.0.0.0/tcp/1"), "{err}");
 }

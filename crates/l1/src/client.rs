@@ -262,6 +262,16 @@ impl L1Client {
         self.sender.ok_or(L1Error::NoSigner { call })
     }
 
+    /// The hash of L1 block `number` on the endpoint's canonical chain (`None` past the head).
+    pub async fn block_hash(&self, number: u64) -> Result<Option<alloy::primitives::B256>> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Number(number))
+            .await
+            .map_err(|e| from_transport_error("eth_getBlockByNumber", &e))?;
+        Ok(block.map(|b| b.header.hash))
+    }
+
     /// The latest L1 block's number and timestamp.
     pub async fn latest_l1_block(&self) -> Result<(u64, u64)> {
         let block = self

@@ -77,6 +77,13 @@ pub struct L1Metrics {
     errors: Family<ErrorLabels, Counter>,
     duration: Family<EndpointLabels, Histogram, fn() -> Histogram>,
     transactions: Family<TxLabels, Counter>,
+    /// The same events summed over calls (not registered: Prometheus sums itself).
+    transaction_totals: Family<TxEventLabel, Counter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct TxEventLabel {
+    event: TxEvent,
 }
 
 fn duration_histogram() -> Histogram {
@@ -94,6 +101,7 @@ impl Default for L1Metrics {
             errors: Family::default(),
             duration: Family::new_with_constructor(duration_histogram),
             transactions: Family::default(),
+            transaction_totals: Family::default(),
         }
     }
 }
@@ -134,6 +142,16 @@ impl L1Metrics {
         self.transactions
             .get_or_create(&TxLabels { call, event })
             .inc();
+        self.transaction_totals
+            .get_or_create(&TxEventLabel { event })
+            .inc();
+    }
+
+    /// Transactions of any call that had `event` so far.
+    pub fn transactions_total(&self, event: TxEvent) -> u64 {
+        self.transaction_totals
+            .get(&TxEventLabel { event })
+            .map_or(0, |c| c.get())
     }
 
     /// Transactions of `call` that had `event` so far.

@@ -9,6 +9,7 @@ use epoch_rfq_quote::{EpochProofQuote, QuoteFields};
 use crate::bindings::Rollup;
 use crate::client::{L1Client, outcome, to_u64};
 use crate::error::{L1Error, Result, from_contract_error, from_transport_error};
+use crate::txsend::{Deadline, SendOptions};
 use crate::types::{
     BlockProposed, BlockRecord, BondSlashed, Claim, EpochProven, EpochRange, LogPosition,
     ProofRightClaimed, PrunedPending, TxOutcome, sat, signed_quote, sol_quote,
@@ -235,11 +236,45 @@ impl L1Client {
     /// [`claim_epoch_proof_right`](Self::claim_epoch_proof_right) with a contract struct (tests
     /// and tools that need quotes the quote crate refuses to build, e.g. a fee above 10000).
     pub async fn claim_signed(&self, quote: Rollup::SignedEpochProofQuote) -> Result<TxOutcome> {
+        let deadline = self.claim_deadline(&quote);
         let r = self.rollup();
+        let opts = SendOptions {
+            deadline: Some(deadline),
+            ..SendOptions::default()
+        };
         let receipt = self
-            .send_call("claimEpochProofRight", r.claimEpochProofRight(quote))
+            .send_tx("claimEpochProofRight", r.claimEpochProofRight(quote), opts)
             .await?;
         Ok(outcome(&receipt))
+    }
+
+    /// A claim must be mined in the claim phase and while its quote is valid.
+    fn claim_deadline(&self, quote: &Rollup::SignedEpochProofQuote) -> Deadline {
+        let time = &self.info.time;
+        let epoch = u64::try_from(quote.quote.epochNumber).unwrap_or(u64::MAX);
+        let phase_end = time.slot_start(time.claim_phase(epoch).end);
+        let valid_until = u64::try_from(quote.quote.validUntilSlot).unwrap_or(u64::MAX);
+        let quote_end = time.slot_start(valid_until.saturating_add(1));
+        if quote_end < phase_end {
+            Deadline {
+                timestamp: quote_end,
+                what: "end of the quote's validity",
+            }
+        } else {
+            Deadline {
+                timestamp: phase_end,
+                what: "end of the claim phase",
+            }
+        }
+    }
+
+    /// A block proposal must be mined in the slot it is for.
+    async fn slot_deadline(&self) -> Result<Deadline> {
+        let slot = self.current_slot().await?;
+        Ok(Deadline {
+            timestamp: self.info.time.slot_start(slot.saturating_add(1)),
+            what: "end of the slot",
+        })
     }
 
     // ------------------------------------------------------------------ proposing
@@ -252,9 +287,17 @@ impl L1Client {
         total_fees: U256,
         content_hash: B256,
     ) -> Result<Proposed> {
+        let opts = SendOptions {
+            deadline: Some(self.slot_deadline().await?),
+            ..SendOptions::default()
+        };
         let r = self.rollup();
         let receipt = self
-            .send_call("propose", r.propose(tx_count, total_fees, content_hash))
+            .send_tx(
+                "propose",
+                r.propose(tx_count, total_fees, content_hash),
+                opts,
+            )
             .await?;
         proposed(&receipt)
     }
@@ -267,11 +310,16 @@ impl L1Client {
         content_hash: B256,
         quote: &EpochProofQuote,
     ) -> Result<Proposed> {
+        let opts = SendOptions {
+            deadline: Some(self.slot_deadline().await?),
+            ..SendOptions::default()
+        };
         let r = self.rollup();
         let receipt = self
-            .send_call(
+            .send_tx(
                 "proposeAndClaim",
                 r.proposeAndClaim(tx_count, total_fees, content_hash, signed_quote(quote)),
+                opts,
             )
             .await?;
         proposed(&receipt)

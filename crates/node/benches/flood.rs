@@ -6,7 +6,10 @@
 //! `cargo bench -p epoch-rfq-node --bench flood`
 //! Knobs (env): `FLOOD_INVALID` (default 50000), `FLOOD_HONEST` (default 200),
 //! `FLOOD_HONEST_GAP_MS` (default 15), `FLOOD_SEED` (default 7), `FLOOD_KINDS` (comma-separated
-//! subset of `random,bad_signature,wrong_epoch`, default all three).
+//! subset of `random,bad_signature,wrong_epoch`, default all three), `FLOOD_VALIDATION_WORKERS`
+//! (the node's `P2P_VALIDATION_WORKERS`, default 0 = two per core; 1 = one validation at a
+//! time, as before the validation pool), `FLOOD_ESCROW_DELAY_MS` (default 0: each escrow lookup,
+//! one per new prover, waits this long, like an L1 round trip).
 //!
 //! The attacker runs in a child process (this bench binary again, `FLOOD_ROLE=attacker`), so the
 //! resident memory measured (`VmRSS` of `/proc/self/status`) is the node's process: the node
@@ -28,9 +31,12 @@ use std::time::{Duration, Instant};
 
 use alloy_primitives::{Address, U256};
 use alloy_signer_local::PrivateKeySigner;
-use epoch_rfq_node::{NodeConfig, NodeService};
+use epoch_rfq_node::{
+    ChainSnapshot, ChainView, ChainViewError, L1ContractAddresses, NodeConfig, NodeService,
+};
 use epoch_rfq_p2p::{IncomingMessage, Keypair, P2pConfig, P2pHandle, P2pMetrics, P2pService};
 use epoch_rfq_quote::{EpochProofQuote, QuoteFields};
+use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -39,6 +45,31 @@ use tokio::sync::mpsc;
 mod common;
 use common::{CHAIN_ID, EPOCH, StaticChain, env, snapshot};
 use epoch_rfq_testkit::measure::{mib, ms, percentile, vm_rss_kib};
+
+/// The bench's L1 view: the fixed snapshot, and escrow lookups that take `escrow_delay` (and
+/// answer "unknown", so the check is skipped).
+struct FloodChain {
+    inner: StaticChain,
+    escrow_delay: Duration,
+}
+
+impl ChainView for FloodChain {
+    fn snapshot(&self) -> BoxFuture<'_, Result<ChainSnapshot, ChainViewError>> {
+        self.inner.snapshot()
+    }
+    fn escrow_available(&self, _: Address) -> BoxFuture<'_, Result<Option<U256>, ChainViewError>> {
+        let delay = self.escrow_delay;
+        Box::pin(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            Ok(None)
+        })
+    }
+    fn l1_contract_addresses(&self) -> L1ContractAddresses {
+        self.inner.l1_contract_addresses()
+    }
+}
 
 /// xorshift64*: deterministic, dependency-free.
 struct Rng(u64);
@@ -329,16 +360,18 @@ async fn node_main() {
     let rss_start = vm_rss_kib();
 
     // The node (default P2P and node configuration, fake L1 view) and the honest peer.
-    let node_gossip = P2pService::spawn(P2pConfig::local(Keypair::generate_ed25519()))
+    let workers = env("FLOOD_VALIDATION_WORKERS", 0usize);
+    let escrow_delay = Duration::from_millis(env("FLOOD_ESCROW_DELAY_MS", 0));
+    let mut node_p2p_config = P2pConfig::local(Keypair::generate_ed25519());
+    node_p2p_config.validation_workers = workers;
+    let node_gossip = P2pService::spawn(node_p2p_config).await.expect("node p2p");
+    let chain = FloodChain {
+        inner: StaticChain(snapshot()),
+        escrow_delay,
+    };
+    let node = NodeService::spawn(NodeConfig::local(), Arc::new(chain), Some(node_gossip))
         .await
-        .expect("node p2p");
-    let node = NodeService::spawn(
-        NodeConfig::local(),
-        Arc::new(StaticChain(snapshot())),
-        Some(node_gossip),
-    )
-    .await
-    .expect("node");
+        .expect("node");
     let svc = node.service().clone();
     let node_p2p = svc.p2p().expect("gossip on").clone();
     let (honest, _honest_rx) = honest_peer(&node_p2p).await;
@@ -369,6 +402,11 @@ async fn node_main() {
         .collect();
     println!(
         "flood benchmark: node + honest peer in this process (2 tokio workers), attacker in a child process, 127.0.0.1"
+    );
+    println!(
+        "  node: {} validation workers, escrow lookup {} ms",
+        node_p2p.validation_workers(),
+        escrow_delay.as_millis()
     );
     println!(
         "  attacker payloads: {n_invalid} ({} random 302-byte, {} bad signature, {} wrong epoch), \
@@ -562,6 +600,11 @@ async fn node_main() {
         mib(rss_max.load(Ordering::Relaxed)),
         mib(rss_end_of_attack),
         mib(rss_after),
+    );
+    let pm = node_p2p.metrics();
+    println!(
+        "  node p2p: received {}, validation queued {}, dropped on a full queue {}",
+        pm.received, pm.validation_queued, pm.dropped
     );
     println!("  total runtime {:.0} ms", ms(total.elapsed()));
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, B256, U256};
 use epoch_rfq_pool::{ChainSnapshot, EscrowView};
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
@@ -58,6 +58,13 @@ pub trait ChainView: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<Vec<MarketEvent>, ChainViewError>> {
         let _ = (from_l1_block, to_l1_block);
         Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// The hash of L1 block `number` on the current chain, so the history can tell a reorg
+    /// under its cursor. The default knows none (no reorg check).
+    fn block_hash(&self, number: u64) -> BoxFuture<'_, Result<Option<B256>, ChainViewError>> {
+        let _ = number;
+        Box::pin(async { Ok(None) })
     }
 }
 

@@ -36,6 +36,9 @@ const QUEUE: usize = 4_096;
 const L1_CHUNK_BLOCKS: u64 = 2_000;
 /// How far back a node with an empty history starts reading L1 events.
 const INITIAL_LOOKBACK_BLOCKS: u64 = 10_000;
+/// Blocks read again when the block under the cursor changed: deeper than any Ethereum reorg
+/// since the merge (they are one or two blocks), short of finality.
+const REORG_REWIND_BLOCKS: u64 = 64;
 
 /// What happened to a market on L1, as the explorer shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -196,6 +199,11 @@ CREATE TABLE IF NOT EXISTS epochs (
     quotes_not_recorded INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS l1_cursor_block (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    number INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
 ";
 
 impl History {
@@ -396,8 +404,41 @@ impl History {
             .optional()
     }
 
-    /// Stores events of L1 blocks up to `next_cursor - 1` and moves the cursor, atomically.
-    fn apply_l1(&self, events: &[MarketEvent], next_cursor: u64) -> rusqlite::Result<()> {
+    /// The last L1 block read and its hash, when known.
+    fn l1_cursor_block(&self) -> rusqlite::Result<Option<(u64, String)>> {
+        self.conn
+            .lock()
+            .query_row(
+                "SELECT number, hash FROM l1_cursor_block WHERE id = 0",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+    }
+
+    /// Forgets the L1 events of blocks `from..` and moves the cursor back to `from` (a reorg
+    /// replaced blocks already read).
+    fn rewind_l1(&self, from: u64) -> rusqlite::Result<()> {
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM l1_events WHERE l1_block >= ?1", params![from])?;
+        tx.execute("DELETE FROM l1_cursor_block", [])?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('l1_cursor', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![from],
+        )?;
+        tx.commit()
+    }
+
+    /// Stores events of L1 blocks up to `next_cursor - 1` and moves the cursor, atomically,
+    /// with the hash of block `next_cursor - 1` when known (checked on the next read).
+    fn apply_l1(
+        &self,
+        events: &[MarketEvent],
+        next_cursor: u64,
+        last_hash: Option<B256>,
+    ) -> rusqlite::Result<()> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction()?;
         for e in events {
@@ -430,6 +471,14 @@ impl History {
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             params![next_cursor],
         )?;
+        match last_hash {
+            Some(hash) => tx.execute(
+                "INSERT INTO l1_cursor_block (id, number, hash) VALUES (0, ?1, ?2)
+                 ON CONFLICT(id) DO UPDATE SET number = excluded.number, hash = excluded.hash",
+                params![next_cursor.saturating_sub(1), format!("{hash:#x}")],
+            )?,
+            None => tx.execute("DELETE FROM l1_cursor_block", [])?,
+        };
         tx.commit()?;
         drop(conn);
         for e in events {
@@ -448,8 +497,17 @@ impl History {
                 return;
             }
         };
+        match self.reorged_under_cursor(chain, timeout).await {
+            Ok(Some(from)) => cursor = from,
+            Ok(None) => {}
+            Err(why) => {
+                tracing::warn!(error = %why, "history: cannot check the L1 cursor's block; retrying");
+                return;
+            }
+        }
         while cursor <= latest {
             let to = latest.min(cursor.saturating_add(L1_CHUNK_BLOCKS - 1));
+            let hash_before = self.hash_of(chain, to, timeout).await;
             let events = match tokio::time::timeout(timeout, chain.market_events(cursor, to)).await
             {
                 Ok(Ok(events)) => events,
@@ -466,12 +524,62 @@ impl History {
                     return;
                 }
             };
-            if let Err(e) = self.apply_l1(&events, to + 1) {
+            let hash_after = self.hash_of(chain, to, timeout).await;
+            if hash_before != hash_after {
+                // The chain moved under the read: read again on the next tick.
+                tracing::info!(
+                    block = to,
+                    "history: L1 block changed while reading; retrying"
+                );
+                return;
+            }
+            if let Err(e) = self.apply_l1(&events, to + 1, hash_after) {
                 tracing::warn!(error = %e, "history: cannot store L1 events");
                 return;
             }
             cursor = to + 1;
         }
+    }
+
+    async fn hash_of(&self, chain: &dyn ChainView, number: u64, timeout: Duration) -> Option<B256> {
+        match tokio::time::timeout(timeout, chain.block_hash(number)).await {
+            Ok(Ok(hash)) => hash,
+            _ => None,
+        }
+    }
+
+    /// When the block under the cursor is no longer the one read (an L1 reorg), forgets the
+    /// events of the last [`REORG_REWIND_BLOCKS`] blocks and returns where to read again from.
+    async fn reorged_under_cursor(
+        &self,
+        chain: &dyn ChainView,
+        timeout: Duration,
+    ) -> Result<Option<u64>, String> {
+        let Some((number, stored)) = self.l1_cursor_block().map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let current = match tokio::time::timeout(timeout, chain.block_hash(number)).await {
+            Ok(Ok(hash)) => hash,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("timed out".into()),
+        };
+        let Some(current) = current else {
+            // Past the head now (the chain got shorter) or unknown to this view.
+            return Ok(None);
+        };
+        if format!("{current:#x}") == stored {
+            return Ok(None);
+        }
+        let from = number.saturating_sub(REORG_REWIND_BLOCKS - 1);
+        tracing::warn!(
+            block = number,
+            was = %stored,
+            now = %current,
+            rewind_to = from,
+            "history: L1 reorg under the cursor; reading the last blocks again"
+        );
+        self.rewind_l1(from).map_err(|e| e.to_string())?;
+        Ok(Some(from))
     }
 
     /// The history task: writes queued quotes, and on each tick records the snapshot and reads
@@ -1012,7 +1120,7 @@ mod tests {
             kind: MarketEventKind::Slashed,
             ..claim(5, 4)
         };
-        h.apply_l1(&[claim(5, 1), claim(6, 2), slash], 5)
+        h.apply_l1(&[claim(5, 1), claim(6, 2), slash], 5, None)
             .expect("apply");
         let rows = h.provers().expect("provers");
         assert_eq!(rows.len(), 1);
@@ -1023,11 +1131,106 @@ mod tests {
         assert_eq!(r.average_winning_fee_bps, Some(150.0));
         assert_eq!(h.l1_cursor().expect("cursor"), Some(5));
         // Re-reading the same blocks (e.g. after a crash before the cursor moved) adds nothing.
-        h.apply_l1(&[claim(6, 2)], 5).expect("apply again");
+        h.apply_l1(&[claim(6, 2)], 5, None).expect("apply again");
         assert_eq!(h.provers().expect("provers")[0].wins, 2);
         let e5 = h.epoch(Some(&s), 5).expect("read").expect("epoch 5");
         assert_eq!((e5.summary.state, e5.summary.slashed), ("pruned", true));
         let e6 = h.epoch(Some(&s), 6).expect("read").expect("epoch 6");
         assert_eq!(e6.summary.state, "claimed");
+    }
+
+    /// A chain whose blocks and claim events the test rewrites, as a reorg would.
+    #[derive(Default)]
+    struct ReorgChain {
+        hashes: Mutex<std::collections::HashMap<u64, B256>>,
+        events: Mutex<Vec<MarketEvent>>,
+    }
+
+    impl ChainView for ReorgChain {
+        fn snapshot(
+            &self,
+        ) -> futures::future::BoxFuture<'_, Result<ChainSnapshot, crate::chain::ChainViewError>>
+        {
+            Box::pin(async { Err(crate::chain::ChainViewError::msg("no snapshots here")) })
+        }
+
+        fn l1_contract_addresses(&self) -> crate::types::L1ContractAddresses {
+            crate::types::L1ContractAddresses::default()
+        }
+
+        fn market_events(
+            &self,
+            from: u64,
+            to: u64,
+        ) -> futures::future::BoxFuture<'_, Result<Vec<MarketEvent>, crate::chain::ChainViewError>>
+        {
+            let events = self
+                .events
+                .lock()
+                .iter()
+                .filter(|e| (from..=to).contains(&e.l1_block))
+                .cloned()
+                .collect();
+            Box::pin(async move { Ok(events) })
+        }
+
+        fn block_hash(
+            &self,
+            number: u64,
+        ) -> futures::future::BoxFuture<'_, Result<Option<B256>, crate::chain::ChainViewError>>
+        {
+            let hash = self.hashes.lock().get(&number).copied();
+            Box::pin(async move { Ok(hash) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reorg_under_the_cursor_rewinds_and_replaces_the_events() {
+        let h = History::open(None, 10).expect("in-memory history");
+        let chain = ReorgChain::default();
+        let claim = |prover: u8, l1_block: u64, tx: u8| MarketEvent {
+            kind: MarketEventKind::Claimed,
+            epoch: 5,
+            prover: Some(Address::repeat_byte(prover)),
+            amount: Some(U256::from(40)),
+            basis_point_fee: Some(150),
+            proposer: None,
+            blocks: None,
+            through_epoch: None,
+            tx_hash: B256::repeat_byte(tx),
+            l1_block,
+            log_index: 0,
+        };
+        let timeout = Duration::from_secs(1);
+        chain
+            .hashes
+            .lock()
+            .extend((0..=10).map(|n| (n, B256::repeat_byte(1))));
+        chain.events.lock().push(claim(7, 8, 0xaa));
+        h.sync_l1(&chain, 10, timeout).await;
+        let wins = |h: &History| -> Vec<(String, u64)> {
+            h.provers()
+                .expect("provers")
+                .into_iter()
+                .map(|r| (r.prover, r.wins))
+                .collect()
+        };
+        assert_eq!(wins(&h), vec![(hex_addr(&Address::repeat_byte(7)), 1)]);
+        // Blocks 8..=10 are replaced; in the new chain another prover's claim is in block 9.
+        chain
+            .hashes
+            .lock()
+            .extend((8..=10).map(|n| (n, B256::repeat_byte(2))));
+        *chain.events.lock() = vec![claim(9, 9, 0xbb)];
+        h.sync_l1(&chain, 10, timeout).await;
+        assert_eq!(
+            wins(&h),
+            vec![(hex_addr(&Address::repeat_byte(9)), 1)],
+            "the reorged-out claim is gone, the new one is in"
+        );
+        assert_eq!(h.l1_cursor().expect("cursor"), Some(11));
+        // Same chain again: nothing changes.
+        h.sync_l1(&chain, 10, timeout).await;
+        assert_eq!(wins(&h).len(), 1);
     }
 }

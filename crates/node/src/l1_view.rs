@@ -1,7 +1,7 @@
 //! The node's real view of L1: a [`ChainView`] backed by the Rollup and escrow contracts through
 //! `epoch_rfq_l1::L1Client`.
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, B256, U256};
 use epoch_rfq_l1::{EpochRange, L1Client};
 use epoch_rfq_pool::{ChainSnapshot, EpochView};
 use futures::future::BoxFuture;
@@ -194,6 +194,15 @@ impl ChainView for L1ChainView {
     ) -> BoxFuture<'_, Result<Vec<MarketEvent>, ChainViewError>> {
         Box::pin(async move {
             self.read_market_events(from_l1_block, to_l1_block)
+                .await
+                .map_err(|e| ChainViewError(Box::new(e)))
+        })
+    }
+
+    fn block_hash(&self, number: u64) -> BoxFuture<'_, Result<Option<B256>, ChainViewError>> {
+        Box::pin(async move {
+            self.client
+                .block_hash(number)
                 .await
                 .map_err(|e| ChainViewError(Box::new(e)))
         })

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use epoch_rfq_p2p::{IncomingMessage, P2pError, P2pHandle, Validation};
+use epoch_rfq_p2p::{IncomingMessage, P2pError, P2pHandle, Validation, ValidationPool};
 use epoch_rfq_pool::{
     ChainSnapshot, InsertOutcome, QuotePool, RejectReason, check_verified, precheck_unverified,
 };
@@ -347,6 +347,12 @@ impl NodeService {
         if let Some(h) = &health {
             h.ok();
         }
+        let Some(p2p) = self.inner.p2p.clone() else {
+            return;
+        };
+        // Validations run on every core, at most `validation_workers` at once; when all are busy
+        // `submit` waits and the p2p service drops (Ignore, counted) what its queue cannot hold.
+        let pool = ValidationPool::new(p2p);
         loop {
             let msg = tokio::select! {
                 m = rx.recv() => match m {
@@ -366,17 +372,31 @@ impl NodeService {
                 }
             };
             self.inner.metrics.gossip_received();
-            let verdict = match self.ingest_wire(&msg.payload).await {
-                Ok(o) if o.is_stored() => Validation::Accept,
-                Ok(_) => Validation::Ignore,
-                Err(r) if r.is_invalid_input() => Validation::Reject,
-                Err(_) => Validation::Ignore,
-            };
-            if let Some(p2p) = &self.inner.p2p
-                && let Err(e) = p2p.report(msg.id, msg.source, verdict)
-            {
-                tracing::debug!(error = %e, "gossip report failed (service stopping?)");
+            let node = self.clone();
+            let submitted = pool.submit(
+                msg,
+                move |msg| async move { node.judge(&msg.payload).await },
+            );
+            tokio::select! {
+                () = submitted => {}
+                _ = stop.changed() => {
+                    if let Some(h) = &health {
+                        h.stopped();
+                    }
+                    return;
+                }
             }
+        }
+    }
+
+    /// The gossip verdict on a received payload: `Accept` if stored, `Reject` for invalid input
+    /// (penalises the sender), `Ignore` otherwise (stale, duplicate, not cheaper, caps).
+    async fn judge(&self, payload: &[u8]) -> Validation {
+        match self.ingest_wire(payload).await {
+            Ok(o) if o.is_stored() => Validation::Accept,
+            Ok(_) => Validation::Ignore,
+            Err(r) if r.is_invalid_input() => Validation::Reject,
+            Err(_) => Validation::Ignore,
         }
     }
 

@@ -19,6 +19,8 @@ use crate::P2pError;
 pub const DEFAULT_TOPIC: &str = "/aztec/epoch_proof_quote/1.0.0";
 /// Default TCP port (`P2P_PORT`).
 pub const DEFAULT_PORT: u16 = 40400;
+/// Default peer limit (`P2P_MAX_PEERS`).
+pub const DEFAULT_MAX_PEERS: u32 = 50;
 
 /// Configuration of [`crate::P2pService`].
 ///
@@ -46,6 +48,9 @@ pub struct P2pConfig {
     /// Largest gossipsub RPC frame (control messages: IHAVE/IWANT/GRAFT/PRUNE/subscriptions and
     /// batched publishes). Data messages are limited separately by `max_message_bytes`.
     pub max_rpc_bytes: usize,
+    /// Validations a [`crate::ValidationPool`] runs at once (`P2P_VALIDATION_WORKERS`); 0 = two
+    /// per CPU core (validation is mostly signature recovery, sometimes an L1 read).
+    pub validation_workers: usize,
     /// Capacity of the channel of incoming messages. When the application does not keep up,
     /// further messages are dropped with an `Ignore` report (counted as `dropped`).
     pub incoming_capacity: usize,
@@ -81,8 +86,30 @@ pub struct P2pConfig {
     pub redial_initial_backoff: Duration,
     /// Cap of the exponential re-dial backoff.
     pub redial_max_backoff: Duration,
-    /// Limit on established connections (all peers).
-    pub max_connections: u32,
+    /// Limit on peers (`P2P_MAX_PEERS`), enforced on established connections (a peer has at
+    /// least one, so the peer count never exceeds it). Of these slots, at most
+    /// [`Self::max_inbound_peers`] may be taken by peers that dialled us, so that a quarter stays
+    /// for peers we chose (eclipse resistance); discovery dials new peers while fewer than
+    /// [`Self::outbound_target`] are connected.
+    pub max_peers: u32,
+    /// Addresses we tell other peers to reach us at (`P2P_ANNOUNCE_ADDRESSES`), for a node behind
+    /// NAT or in a container: they become the swarm's external addresses and, when set, are the
+    /// only addresses identify announces (the listen addresses are internal then). See
+    /// [`crate::parse_announce_addresses`].
+    pub announce: Vec<Multiaddr>,
+    /// Find peers beyond the bootstrap list with Kademlia (on by default).
+    pub discovery: bool,
+    /// Accept loopback, private, link-local and other non-global addresses learned from peers
+    /// (`P2P_ALLOW_PRIVATE_ADDRESSES`). Off by default: a peer could otherwise make us dial into
+    /// our own local network. Needed for networks on one host or one LAN (tests, sandbox,
+    /// private deployments). Operator-given addresses (bootstrap list, explicit dials) are always
+    /// allowed.
+    pub allow_private_addresses: bool,
+    /// Period of the Kademlia random walk that refreshes the routing table (a first walk starts
+    /// as soon as a peer is known).
+    pub discovery_interval: Duration,
+    /// Kademlia bucket size K: the routing table holds at most 256 × K peers.
+    pub kbucket_size: usize,
     /// Connections without activity are closed after this long (gossipsub keeps connections to
     /// subscribed peers alive).
     pub idle_connection_timeout: Duration,
@@ -108,6 +135,7 @@ impl P2pConfig {
             max_payload_bytes: 1024,
             max_rpc_bytes: 64 * 1024,
             incoming_capacity: 4096,
+            validation_workers: 0,
             heartbeat_interval: Duration::from_millis(700),
             heartbeat_initial_delay: Duration::from_millis(100),
             mesh_n: 6,
@@ -123,7 +151,12 @@ impl P2pConfig {
             ban_duration: Duration::from_secs(600),
             redial_initial_backoff: Duration::from_millis(500),
             redial_max_backoff: Duration::from_secs(60),
-            max_connections: 128,
+            max_peers: DEFAULT_MAX_PEERS,
+            announce: Vec::new(),
+            discovery: true,
+            allow_private_addresses: false,
+            discovery_interval: Duration::from_secs(60),
+            kbucket_size: 20,
             idle_connection_timeout: Duration::from_secs(60),
             identify_protocol: "/epoch-rfq/1.0.0".to_string(),
             agent_version: concat!("epoch-rfq/", env!("CARGO_PKG_VERSION")).to_string(),
@@ -152,6 +185,17 @@ impl P2pConfig {
         self
     }
 
+    /// Most peers that may have dialled us: `max_peers − ⌊max_peers / 4⌋`.
+    pub fn max_inbound_peers(&self) -> u32 {
+        self.max_peers - self.max_peers / 4
+    }
+
+    /// Discovery dials peers it found while fewer than `max(1, ⌊max_peers / 2⌋)` are connected,
+    /// leaving the other half of the slots to peers that dial us (so new nodes can join).
+    pub fn outbound_target(&self) -> u32 {
+        (self.max_peers / 2).max(1)
+    }
+
     pub(crate) fn validate(&self) -> Result<(), P2pError> {
         let bad = |m: &str| Err(P2pError::Config(m.to_string()));
         if self.topic.is_empty() {
@@ -176,6 +220,21 @@ impl P2pConfig {
             || self.redial_initial_backoff > self.redial_max_backoff
         {
             return bad("redial backoff must satisfy 0 < initial <= max");
+        }
+        if self.max_peers == 0 {
+            return bad("max_peers (P2P_MAX_PEERS) must be at least 1");
+        }
+        if self.kbucket_size == 0 || self.discovery_interval.is_zero() {
+            return bad("kbucket_size and discovery_interval must be positive");
+        }
+        let own = self.keypair.public().to_peer_id();
+        for addr in &self.announce {
+            crate::discovery::check_announce(addr, Some(own)).map_err(|reason| {
+                P2pError::InvalidAnnounce {
+                    entry: addr.to_string(),
+                    reason,
+                }
+            })?;
         }
         for addr in &self.bootstrap {
             if crate::peer_id_of(addr).is_none() {

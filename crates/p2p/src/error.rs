@@ -29,6 +29,9 @@ pub enum P2pError {
     /// An entry of the bootstrap list is not a usable multiaddr.
     #[error("invalid bootstrap entry {entry:?}: {reason}")]
     InvalidBootstrap { entry: String, reason: String },
+    /// An entry of the announce list (`P2P_ANNOUNCE_ADDRESSES`) cannot be announced.
+    #[error("invalid announce address {entry:?} (P2P_ANNOUNCE_ADDRESSES): {reason}")]
+    InvalidAnnounce { entry: String, reason: String },
     /// The configuration is inconsistent.
     #[error("invalid p2p configuration: {0}")]
     Config(String),

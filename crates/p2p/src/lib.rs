@@ -22,15 +22,22 @@
 
 mod codec;
 mod config;
+mod discovery;
 mod error;
 mod metrics;
 mod service;
 mod setup;
+mod validation;
 
 pub use codec::{DecompressError, MESSAGE_ID_LEN, compress, decompress, message_id};
-pub use config::{DEFAULT_PORT, DEFAULT_TOPIC, P2pConfig, ScoringConfig};
+pub use config::{DEFAULT_MAX_PEERS, DEFAULT_PORT, DEFAULT_TOPIC, P2pConfig, ScoringConfig};
+pub use discovery::{parse_announce_addresses, without_peer_id};
 pub use error::P2pError;
 pub use libp2p::{Multiaddr, PeerId, gossipsub::MessageId, identity::Keypair};
 pub use metrics::P2pMetrics;
-pub use service::{IncomingMessage, P2pHandle, P2pService, Validation};
-pub use setup::{load_or_create_keypair, parse_bootstrap_nodes, peer_id_of};
+pub use service::{IncomingMessage, KAD_PROTOCOL, P2pHandle, P2pService, Validation};
+pub use setup::{
+    LEGACY_KEY_FILE, load_or_create_keypair, load_or_create_role_keypair, parse_bootstrap_nodes,
+    peer_id_of, role_key_path,
+};
+pub use validation::ValidationPool;

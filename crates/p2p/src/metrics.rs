@@ -38,6 +38,22 @@ pub(crate) struct Counters {
     pub(crate) dropped: Counter,
     pub(crate) peers: Counter,
     pub(crate) graylist_disconnects: Counter,
+    pub(crate) validation_queued: Counter,
+    pub(crate) validation_in_flight: Counter,
+    pub(crate) dials_refused: Counter,
+    pub(crate) addresses_refused: Counter,
+    pub(crate) records_refused: Counter,
+    pub(crate) discovery_offences: Counter,
+    pub(crate) routing_table_peers: Counter,
+}
+
+impl Counter {
+    pub(crate) fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn dec(&self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Counters {
@@ -53,6 +69,13 @@ impl Counters {
             dropped: self.dropped.get(),
             peers: self.peers.get(),
             graylist_disconnects: self.graylist_disconnects.get(),
+            validation_queued: self.validation_queued.get(),
+            validation_in_flight: self.validation_in_flight.get(),
+            dials_refused: self.dials_refused.get(),
+            addresses_refused: self.addresses_refused.get(),
+            records_refused: self.records_refused.get(),
+            discovery_offences: self.discovery_offences.get(),
+            routing_table_peers: self.routing_table_peers.get(),
         }
     }
 }
@@ -73,8 +96,25 @@ pub struct P2pMetrics {
     pub rejected: u64,
     /// Messages rejected inside the crate: not valid snappy or above the decompressed cap.
     pub undecodable: u64,
-    /// Received messages dropped (and reported `Ignore`) because the incoming queue was full.
+    /// Received messages dropped (and reported `Ignore`) because the incoming queue was full
+    /// (the validation workers are all busy and the queue behind them is full).
     pub dropped: u64,
+    /// Received messages put on the validation queue (`received − dropped`).
+    pub validation_queued: u64,
+    /// Gauge: validations running on the [`crate::ValidationPool`]'s workers.
+    pub validation_in_flight: u64,
+    /// Dials refused because the address (learned from a peer) is outside the allowed ranges.
+    pub dials_refused: u64,
+    /// Addresses a peer announced (identify) that were not added to the routing table:
+    /// non-public, unsupported, malformed, or beyond the per-peer cap.
+    pub addresses_refused: u64,
+    /// Kademlia records (PUT_VALUE / ADD_PROVIDER) received and refused: discovery stores none.
+    pub records_refused: u64,
+    /// Discovery offences (malformed addresses, address floods, records) charged to peers'
+    /// application score.
+    pub discovery_offences: u64,
+    /// Gauge: peers in the Kademlia routing table.
+    pub routing_table_peers: u64,
     /// Gauge: peers currently connected.
     pub peers: u64,
     /// Peers disconnected and banned because their score fell below the graylist threshold.
@@ -88,7 +128,7 @@ pub(crate) struct CountersCollector(pub(crate) Arc<Counters>);
 impl prometheus_client::collector::Collector for CountersCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let m = self.0.snapshot();
-        let series: [(&str, &str, u64); 9] = [
+        let series: [(&str, &str, u64); 14] = [
             ("published", "Messages published successfully", m.published),
             (
                 "publish_failed",
@@ -126,11 +166,53 @@ impl prometheus_client::collector::Collector for CountersCollector {
                 "Peers disconnected and banned for a score below the graylist threshold",
                 m.graylist_disconnects,
             ),
+            (
+                "validation_queued",
+                "Received messages put on the validation queue",
+                m.validation_queued,
+            ),
+            (
+                "discovery_dials_refused",
+                "Dials refused: address learned from a peer outside the allowed ranges",
+                m.dials_refused,
+            ),
+            (
+                "discovery_addresses_refused",
+                "Addresses announced by peers not added to the routing table",
+                m.addresses_refused,
+            ),
+            (
+                "discovery_records_refused",
+                "Kademlia records received and refused (discovery stores none)",
+                m.records_refused,
+            ),
+            (
+                "discovery_offences",
+                "Discovery offences charged to a peer's score (malformed addresses, floods, records)",
+                m.discovery_offences,
+            ),
         ];
         for (name, help, value) in series {
             let name = format!("epoch_rfq_p2p_{name}");
             let metric = encoder.encode_descriptor(&name, help, None, MetricType::Counter)?;
             ConstCounter::new(value).encode(metric)?;
+        }
+        let gauges: [(&str, &str, u64); 2] = [
+            (
+                "validation_in_flight",
+                "Validations running on the worker pool",
+                m.validation_in_flight,
+            ),
+            (
+                "discovery_routing_table_peers",
+                "Peers in the Kademlia routing table",
+                m.routing_table_peers,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let name = format!("epoch_rfq_p2p_{name}");
+            let metric = encoder.encode_descriptor(&name, help, None, MetricType::Gauge)?;
+            prometheus_client::metrics::gauge::ConstGauge::new(value as i64).encode(metric)?;
         }
         Ok(())
     }

@@ -2,21 +2,25 @@
 
 use std::{
     collections::{HashMap, HashSet},
+    num::NonZeroUsize,
     sync::Arc,
     time::Duration,
 };
 
 use futures::StreamExt;
 use libp2p::{
-    Multiaddr, PeerId, Swarm, allow_block_list, connection_limits,
-    core::transport::ListenerId,
+    Multiaddr, PeerId, StreamProtocol, Swarm, Transport, allow_block_list, connection_limits,
+    core::{transport::ListenerId, upgrade::Version},
     gossipsub::{
         self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, PublishError,
         ValidationMode, WhitelistSubscriptionFilter,
     },
-    identify, noise,
+    identify,
+    kad::{self, store::MemoryStore},
+    noise,
     swarm::{
         NetworkBehaviour, SwarmEvent,
+        behaviour::toggle::Toggle,
         dial_opts::{DialOpts, PeerCondition},
     },
     tcp, yamux,
@@ -29,9 +33,26 @@ use tokio::{
 use crate::{
     P2pConfig, P2pError,
     codec::{self, SnappyTransform},
+    discovery::{self, DialGate, GatedTransport, Refusal},
     metrics::{Counters, P2pMetrics},
     peer_id_of,
 };
+
+/// The Kademlia protocol of epoch-rfq's own DHT (not the public IPFS one).
+pub const KAD_PROTOCOL: &str = "/epoch-rfq/kad/1.0.0";
+/// A peer announcing more addresses than this in one identify message is flooding: all are
+/// refused and it is charged an offence.
+const MAX_ANNOUNCED_ADDRESSES: usize = 32;
+/// At most this many of a peer's announced addresses enter the routing table.
+const MAX_ADDRESSES_PER_PEER: usize = 8;
+/// Application-score (P5) penalty per discovery offence; three offences put a peer with no
+/// credit below the graylist threshold (−55), and the service bans it at the third in any case.
+const OFFENCE_PENALTY: f64 = -20.0;
+const MAX_OFFENCES: u32 = 3;
+/// Offence counts kept at most (bounded memory under a flood of fresh peer ids).
+const MAX_OFFENDERS: usize = 4096;
+/// Discovery dials at most this many new peers per maintenance tick.
+const DIALS_PER_TICK: usize = 2;
 
 /// A decoded gossip message handed to the application, which must answer with
 /// [`P2pHandle::report`] (until then the message is neither forwarded nor dropped from the cache).
@@ -79,6 +100,7 @@ enum Command {
     ConnectedPeers(Reply<Vec<PeerId>>),
     MeshPeers(Reply<Vec<PeerId>>),
     PeerScore(PeerId, Reply<Option<f64>>),
+    RoutingTable(Reply<Vec<(PeerId, Vec<Multiaddr>)>>),
     Dial(Multiaddr, Reply<Result<(), P2pError>>),
     Shutdown(Reply<()>),
 }
@@ -91,6 +113,7 @@ pub struct P2pHandle {
     local_peer_id: PeerId,
     topic: Arc<str>,
     counters: Arc<Counters>,
+    validation_workers: usize,
     /// The counters and gossipsub's own metrics (see [`Self::encode_metrics`]).
     registry: Arc<prometheus_client::registry::Registry>,
 }
@@ -168,7 +191,23 @@ impl P2pHandle {
         self.request(|r| Command::PeerScore(peer, r)).await
     }
 
-    /// Dials an address (with or without `/p2p/<peer id>`) once, without re-dial.
+    /// The Kademlia routing table: each peer and the addresses we would hand out for it (empty
+    /// with discovery off).
+    pub async fn routing_table(&self) -> Result<Vec<(PeerId, Vec<Multiaddr>)>, P2pError> {
+        self.request(Command::RoutingTable).await
+    }
+
+    /// How many validations a [`crate::ValidationPool`] on this handle runs at once.
+    pub fn validation_workers(&self) -> usize {
+        self.validation_workers
+    }
+
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Dials an address (with or without `/p2p/<peer id>`) once, without re-dial. The address is
+    /// operator-given, so the address policy does not apply to it.
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), P2pError> {
         self.request(|r| Command::Dial(addr, r)).await?
     }
@@ -197,6 +236,7 @@ struct Behaviour {
     limits: connection_limits::Behaviour,
     gossipsub: gossipsub::Behaviour<SnappyTransform, WhitelistSubscriptionFilter>,
     identify: identify::Behaviour,
+    kad: Toggle<kad::Behaviour<MemoryStore>>,
 }
 
 /// Entry point: builds the swarm and runs it on a tokio task.
@@ -217,13 +257,24 @@ impl P2pService {
         registry.register_collector(Box::new(crate::metrics::CountersCollector(
             counters.clone(),
         )));
+        let gate = Arc::new(DialGate::new(
+            config.allow_private_addresses,
+            counters.clone(),
+        ));
+        for addr in &config.bootstrap {
+            gate.trust(addr);
+        }
         let mut swarm = build_swarm(
             &config,
             &topic,
             counters.clone(),
+            gate.clone(),
             registry.sub_registry_with_prefix("epoch_rfq_p2p_gossipsub"),
         )?;
         let local_peer_id = *swarm.local_peer_id();
+        for addr in &config.announce {
+            swarm.add_external_address(discovery::without_peer_id(addr));
+        }
 
         swarm
             .behaviour_mut()
@@ -277,7 +328,8 @@ impl P2pService {
             }
         }
         tracing::info!(peer_id = %local_peer_id, addrs = ?listen_addrs, topic = %config.topic,
-            "p2p service listening");
+            announce = ?config.announce, discovery = config.discovery,
+            max_peers = config.max_peers, "p2p service listening");
 
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (in_tx, in_rx) = mpsc::channel(config.incoming_capacity);
@@ -301,9 +353,18 @@ impl P2pService {
             if !entry.addrs.contains(addr) {
                 entry.addrs.push(addr.clone());
             }
+            if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+                kad.add_address(&peer, discovery::without_peer_id(addr));
+            }
         }
 
         let topic_str: Arc<str> = Arc::from(config.topic.as_str());
+        let validation_workers = if config.validation_workers == 0 {
+            // Two per core: every core stays busy while some validations wait on L1.
+            2 * std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+        } else {
+            config.validation_workers
+        };
         let mut service = Service {
             swarm,
             topic,
@@ -313,6 +374,8 @@ impl P2pService {
             listen_addrs,
             bootstrap,
             banned: HashMap::new(),
+            gate,
+            offences: HashMap::new(),
         };
         service.dial_bootstrap();
         tokio::spawn(service.run(cmd_rx));
@@ -323,6 +386,7 @@ impl P2pService {
                 local_peer_id,
                 topic: topic_str,
                 counters,
+                validation_workers,
                 registry: Arc::new(registry),
             },
             in_rx,
@@ -334,6 +398,7 @@ fn build_swarm(
     config: &P2pConfig,
     topic: &IdentTopic,
     counters: Arc<Counters>,
+    gate: Arc<DialGate>,
     metrics: &mut prometheus_client::registry::Registry,
 ) -> Result<Swarm<Behaviour>, P2pError> {
     let gossip_config = gossipsub::ConfigBuilder::default()
@@ -375,29 +440,45 @@ fn build_swarm(
         )
         .map_err(|e| P2pError::Config(format!("peer scoring: {e}")))?;
 
+    // With announce addresses the listen addresses are internal (NAT, container): tell peers
+    // only the announced ones.
     let identify = identify::Behaviour::new(
         identify::Config::new(config.identify_protocol.clone(), config.keypair.public())
-            .with_agent_version(config.agent_version.clone()),
+            .with_agent_version(config.agent_version.clone())
+            .with_hide_listen_addrs(!config.announce.is_empty()),
     );
     let limits = connection_limits::Behaviour::new(
         connection_limits::ConnectionLimits::default()
-            .with_max_established(Some(config.max_connections))
+            .with_max_established(Some(config.max_peers))
+            .with_max_established_incoming(Some(config.max_inbound_peers()))
             .with_max_established_per_peer(Some(2))
-            .with_max_pending_incoming(Some(32)),
+            .with_max_pending_incoming(Some(32))
+            .with_max_pending_outgoing(Some(16)),
     );
+    let local_peer_id = config.keypair.public().to_peer_id();
+    let kad = config.discovery.then(|| build_kad(config, local_peer_id));
     let behaviour = Behaviour {
         blocked: allow_block_list::Behaviour::default(),
         limits,
         gossipsub,
         identify,
+        kad: Toggle::from(kad),
     };
 
     let swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair.clone())
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
+        .with_other_transport(
+            |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+                // TCP behind the dial gate (address policy), then the same upgrades as `with_tcp`.
+                let tcp = GatedTransport {
+                    inner: tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)),
+                    gate,
+                };
+                Ok(tcp
+                    .upgrade(Version::V1Lazy)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex(yamux::Config::default()))
+            },
         )
         .map_err(|e| P2pError::Build(format!("transport: {e}")))?
         .with_behaviour(|_| behaviour)
@@ -405,6 +486,39 @@ fn build_swarm(
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
         .build();
     Ok(swarm)
+}
+
+/// Kademlia as a peer-discovery engine only: its own protocol (a private DHT), server mode (we
+/// answer lookups even before an external address is confirmed), routing-table inserts done by
+/// the service after the address policy (never automatically), and no records: inbound
+/// PUT_VALUE / ADD_PROVIDER are handed to the service (which refuses them) instead of being
+/// stored, and nothing is republished.
+fn build_kad(config: &P2pConfig, local_peer_id: PeerId) -> kad::Behaviour<MemoryStore> {
+    let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
+    kad_config
+        .set_kbucket_inserts(kad::BucketInserts::Manual)
+        .set_record_filtering(kad::StoreInserts::FilterBoth)
+        .set_kbucket_size(NonZeroUsize::new(config.kbucket_size).unwrap_or(NonZeroUsize::MIN))
+        .set_query_timeout(Duration::from_secs(10))
+        .set_max_packet_size(16 * 1024)
+        .set_periodic_bootstrap_interval(Some(config.discovery_interval))
+        .set_replication_interval(None)
+        .set_publication_interval(None)
+        .set_provider_publication_interval(None)
+        .set_record_ttl(Some(Duration::from_secs(60)))
+        .set_provider_record_ttl(Some(Duration::from_secs(60)));
+    let store = MemoryStore::with_config(
+        local_peer_id,
+        kad::store::MemoryStoreConfig {
+            max_records: 1,
+            max_value_bytes: 1,
+            max_providers_per_key: 1,
+            max_provided_keys: 1,
+        },
+    );
+    let mut kad = kad::Behaviour::with_config(local_peer_id, store, kad_config);
+    kad.set_mode(Some(kad::Mode::Server));
+    kad
 }
 
 /// libp2p-tcp listens with `SO_REUSEPORT`, so a second node on the same port would start
@@ -457,6 +571,10 @@ struct Service {
     bootstrap: HashMap<PeerId, BootstrapPeer>,
     /// Peers disconnected for their score, and when their ban ends.
     banned: HashMap<PeerId, Instant>,
+    /// The address policy of the transport (to trust explicitly dialled addresses).
+    gate: Arc<DialGate>,
+    /// Discovery offences per peer (see `OFFENCE_PENALTY`).
+    offences: HashMap<PeerId, u32>,
 }
 
 impl Service {
@@ -477,7 +595,10 @@ impl Service {
                     Some(command) => self.on_command(command),
                     None => break,
                 },
-                _ = redial.tick() => self.dial_bootstrap(),
+                _ = redial.tick() => {
+                    self.dial_bootstrap();
+                    self.dial_discovered();
+                }
                 _ = score_check.tick() => self.check_scores(),
             }
         }
@@ -541,7 +662,11 @@ impl Service {
             Command::PeerScore(peer, reply) => {
                 let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
             }
+            Command::RoutingTable(reply) => {
+                let _ = reply.send(self.routing_table());
+            }
             Command::Dial(addr, reply) => {
+                self.gate.trust(&addr);
                 let result = self.swarm.dial(addr.clone()).map_err(|e| P2pError::Dial {
                     addr: addr.to_string(),
                     reason: e.to_string(),
@@ -586,7 +711,9 @@ impl Service {
                 ..
             })) => {
                 tracing::debug!(%peer_id, agent = %info.agent_version, "identified peer");
+                self.on_identified(peer_id, &info);
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad_event(event),
             SwarmEvent::Behaviour(_) => {}
             SwarmEvent::ConnectionEstablished {
                 peer_id, endpoint, ..
@@ -680,6 +807,8 @@ impl Service {
                             &propagation_source,
                             MessageAcceptance::Ignore,
                         );
+                } else {
+                    self.counters.validation_queued.inc();
                 }
             }
             gossipsub::Event::Subscribed { peer_id, topic } => {
@@ -756,9 +885,8 @@ impl Service {
             tracing::warn!(%peer, score, threshold, ban_secs = self.config.ban_duration.as_secs(),
                 "peer score below graylist threshold; disconnecting and banning");
             self.counters.graylist_disconnects.inc();
-            self.banned.insert(peer, now + self.config.ban_duration);
             // Closes every connection to the peer and refuses new ones while blocked.
-            self.swarm.behaviour_mut().blocked.block_peer(peer);
+            self.ban(peer, now);
         }
         let expired: Vec<PeerId> = self
             .banned
@@ -775,6 +903,211 @@ impl Service {
             tracing::info!(%peer, "ban lifted");
         }
     }
+}
+
+impl Service {
+    /// A peer told us its addresses (identify): after the address policy, up to
+    /// `MAX_ADDRESSES_PER_PEER` of them replace what the routing table had for it. Addresses
+    /// naming another peer, unspecified IPs, port 0, or a list longer than
+    /// `MAX_ANNOUNCED_ADDRESSES` are charged as an offence.
+    fn on_identified(&mut self, peer: PeerId, info: &identify::Info) {
+        let allow_private = self.config.allow_private_addresses;
+        let speaks_kad = info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL);
+        if !speaks_kad || self.swarm.behaviour().kad.as_ref().is_none() {
+            return;
+        }
+        let announced = info.listen_addrs.len();
+        if announced > MAX_ANNOUNCED_ADDRESSES {
+            self.counters.addresses_refused.add(announced as u64);
+            self.offence(peer, "announced too many addresses");
+            return;
+        }
+        let mut accepted = Vec::new();
+        let mut malformed = false;
+        for addr in &info.listen_addrs {
+            match discovery::classify(addr, allow_private, Some(peer)) {
+                Ok(()) if accepted.len() < MAX_ADDRESSES_PER_PEER => {
+                    let addr = discovery::without_peer_id(addr);
+                    if !accepted.contains(&addr) {
+                        accepted.push(addr);
+                    }
+                }
+                Ok(()) | Err(Refusal::NotGlobal | Refusal::Unsupported) => {
+                    self.counters.addresses_refused.inc();
+                }
+                Err(Refusal::Malformed) => {
+                    self.counters.addresses_refused.inc();
+                    malformed = true;
+                }
+            }
+        }
+        if malformed {
+            self.offence(peer, "announced a malformed address");
+        }
+        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else {
+            return;
+        };
+        // Repeated announcements cannot grow the peer's entry beyond the cap.
+        let mut known = addresses_in_table(kad, peer);
+        for addr in accepted {
+            if known.contains(&addr) {
+                continue;
+            }
+            if known.len() >= MAX_ADDRESSES_PER_PEER {
+                self.counters.addresses_refused.inc();
+                continue;
+            }
+            kad.add_address(&peer, addr.clone());
+            known.push(addr);
+        }
+        self.update_routing_gauge();
+    }
+
+    fn on_kad_event(&mut self, event: kad::Event) {
+        match event {
+            // We dialled the peer at `address` (operator-given or allowed by the dial gate) and
+            // it speaks our Kademlia protocol.
+            kad::Event::RoutablePeer { peer, address }
+            | kad::Event::PendingRoutablePeer { peer, address } => {
+                if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                    kad.add_address(&peer, discovery::without_peer_id(&address));
+                }
+                self.update_routing_gauge();
+            }
+            kad::Event::RoutingUpdated { .. } => self.update_routing_gauge(),
+            kad::Event::InboundRequest { request } => match request {
+                kad::InboundRequest::PutRecord { source, .. } => {
+                    self.counters.records_refused.inc();
+                    self.offence(source, "sent a Kademlia record (discovery stores none)");
+                }
+                kad::InboundRequest::AddProvider { record } => {
+                    self.counters.records_refused.inc();
+                    if let Some(record) = record {
+                        self.offence(record.provider, "sent a Kademlia provider record");
+                    }
+                }
+                other => tracing::trace!(request = ?other, "kademlia request answered"),
+            },
+            kad::Event::OutboundQueryProgressed { result, .. } => {
+                tracing::debug!(?result, "kademlia query progressed");
+            }
+            other => tracing::trace!(event = ?other, "kademlia event"),
+        }
+    }
+
+    /// Charges a discovery offence: lowers the peer's gossipsub application score (P5) by
+    /// `OFFENCE_PENALTY` per offence, and disconnects and bans it at `MAX_OFFENCES`.
+    fn offence(&mut self, peer: PeerId, what: &str) {
+        self.counters.discovery_offences.inc();
+        if self.offences.len() >= MAX_OFFENDERS && !self.offences.contains_key(&peer) {
+            self.offences.clear();
+        }
+        let count = self.offences.entry(peer).or_insert(0);
+        *count += 1;
+        let count = *count;
+        tracing::warn!(%peer, offences = count, "discovery offence: {what}");
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .set_application_score(&peer, OFFENCE_PENALTY * f64::from(count));
+        if count >= MAX_OFFENCES {
+            self.ban(peer, Instant::now());
+        }
+    }
+
+    /// While fewer than `outbound_target` peers are connected, dials a few peers of the routing
+    /// table (its addresses passed the address policy; the dial gate checks again).
+    fn dial_discovered(&mut self) {
+        let connected = self.swarm.connected_peers().count();
+        let target = self.config.outbound_target() as usize;
+        if connected >= target {
+            return;
+        }
+        let local = *self.swarm.local_peer_id();
+        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else {
+            return;
+        };
+        let mut candidates: Vec<(PeerId, Vec<Multiaddr>)> = Vec::new();
+        for bucket in kad.kbuckets() {
+            for entry in bucket.iter() {
+                let peer = *entry.node.key.preimage();
+                candidates.push((peer, entry.node.value.iter().cloned().collect()));
+            }
+        }
+        let mut dialled = 0;
+        for (peer, addrs) in candidates {
+            if dialled >= DIALS_PER_TICK.min(target - connected) {
+                break;
+            }
+            if peer == local
+                || self.swarm.is_connected(&peer)
+                || self.banned.contains_key(&peer)
+                || self.bootstrap.contains_key(&peer)
+            {
+                continue;
+            }
+            let opts = DialOpts::peer_id(peer)
+                .addresses(addrs)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            if self.swarm.dial(opts).is_ok() {
+                tracing::debug!(%peer, "dialling a discovered peer");
+                dialled += 1;
+            }
+        }
+    }
+
+    fn routing_table(&mut self) -> Vec<(PeerId, Vec<Multiaddr>)> {
+        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else {
+            return Vec::new();
+        };
+        kad.kbuckets()
+            .flat_map(|bucket| {
+                bucket
+                    .iter()
+                    .map(|e| {
+                        let addrs = e.node.value.iter().map(discovery::without_peer_id);
+                        (*e.node.key.preimage(), addrs.collect())
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    fn update_routing_gauge(&mut self) {
+        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else {
+            return;
+        };
+        let n: usize = kad.kbuckets().map(|b| b.num_entries()).sum();
+        self.counters.routing_table_peers.set(n as u64);
+    }
+
+    /// Closes every connection to `peer` and refuses it (in and out) for `ban_duration`.
+    fn ban(&mut self, peer: PeerId, now: Instant) {
+        self.banned.insert(peer, now + self.config.ban_duration);
+        self.swarm.behaviour_mut().blocked.block_peer(peer);
+        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+            kad.remove_peer(&peer);
+        }
+    }
+}
+
+/// The addresses the routing table holds for `peer` (without `/p2p/`).
+fn addresses_in_table(kad: &mut kad::Behaviour<MemoryStore>, peer: PeerId) -> Vec<Multiaddr> {
+    let Some(bucket) = kad.kbucket(peer) else {
+        return Vec::new();
+    };
+    bucket
+        .iter()
+        .find(|e| *e.node.key.preimage() == peer)
+        .map(|e| {
+            e.node
+                .value
+                .iter()
+                .map(discovery::without_peer_id)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn schedule_redial(boot: &mut BootstrapPeer, max: Duration) {

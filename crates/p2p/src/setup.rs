@@ -1,6 +1,10 @@
 //! Helpers to turn operator input into configuration: the bootstrap list and the node key.
 
-use std::{fs, io::Write, path::Path};
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+};
 
 use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol};
 
@@ -45,6 +49,49 @@ pub fn peer_id_of(addr: &Multiaddr) -> Option<PeerId> {
         Some(Protocol::P2p(peer)) => Some(peer),
         _ => None,
     }
+}
+
+/// The key file every role used before keys were kept per role. It belonged to the node (the
+/// peer id in other nodes' bootstrap lists), so only the node role takes it over.
+pub const LEGACY_KEY_FILE: &str = "p2p-key";
+/// The role whose key [`LEGACY_KEY_FILE`] was.
+pub const LEGACY_KEY_ROLE: &str = "node";
+
+/// Where `role` keeps its key in `data_dir`: `p2p-<role>.key`.
+pub fn role_key_path(data_dir: &Path, role: &str) -> PathBuf {
+    data_dir.join(format!("p2p-{role}.key"))
+}
+
+/// Loads or creates the libp2p key of `role` (`node`, `prover`, …) in `data_dir`
+/// (`p2p-<role>.key`, see [`load_or_create_keypair`]), so that two roles sharing one data
+/// directory get distinct peer ids.
+///
+/// Upgrade: if the node role has no key file yet but the directory holds the legacy
+/// [`LEGACY_KEY_FILE`], that file is renamed to the node's file and keeps its peer id. Other
+/// roles never take the legacy file (it may be a node's in a shared directory); they create
+/// their own key.
+pub fn load_or_create_role_keypair(data_dir: &Path, role: &str) -> Result<Keypair, P2pError> {
+    let path = role_key_path(data_dir, role);
+    if role.is_empty()
+        || !role
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(P2pError::KeyFile {
+            path,
+            reason: format!("role {role:?} must be lowercase letters, digits and '-'"),
+        });
+    }
+    let legacy = data_dir.join(LEGACY_KEY_FILE);
+    if role == LEGACY_KEY_ROLE && !path.exists() && legacy.is_file() {
+        fs::rename(&legacy, &path).map_err(|e| P2pError::KeyFile {
+            path: legacy.clone(),
+            reason: format!("cannot move the key to {}: {e}", path.display()),
+        })?;
+        tracing::info!(from = %legacy.display(), to = %path.display(),
+            "moved the node key to its per-role file (same peer id)");
+    }
+    load_or_create_keypair(&path)
 }
 
 /// Loads the node's libp2p key from `path`, or creates a new ed25519 key there, so that the

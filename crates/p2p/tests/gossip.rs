@@ -264,3 +264,72 @@ async fn listening_on_a_busy_port_is_an_error() {
     })
     .await;
 }
+
+/// A validation pool with one worker and a queue of one: what the service cannot queue is dropped
+/// with `Ignore` and counted, never buffered without bound, and every queued message is judged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_pool_applies_back_pressure_and_counts_drops() {
+    bounded(async {
+        let a = spawn_node(vec![]).await;
+        let mut config = test_config(vec![a.addr.clone()]);
+        config.incoming_capacity = 1;
+        let b = spawn_with(config).await;
+        wait_linked(&a, &b).await;
+        let Node { handle, mut rx, .. } = b;
+        let pool = epoch_rfq_p2p::ValidationPool::with_workers(handle.clone(), 1);
+        let judged = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let most_in_flight = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let feeder = {
+            let (judged, most, handle) = (judged.clone(), most_in_flight.clone(), handle.clone());
+            tokio::spawn(async move {
+                while let Some(msg) = rx.recv().await {
+                    let (judged, most, handle) = (judged.clone(), most.clone(), handle.clone());
+                    pool.submit(msg, move |_| async move {
+                        most.fetch_max(
+                            handle.metrics().validation_in_flight,
+                            std::sync::atomic::Ordering::SeqCst,
+                        );
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        judged.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        Validation::Ignore
+                    })
+                    .await;
+                }
+            })
+        };
+        for tag in 0..20u8 {
+            a.handle.publish(payload(tag)).await.expect("publish");
+        }
+        wait_until("all 20 received", Duration::from_secs(5), || async {
+            handle.metrics().received == 20
+        })
+        .await;
+        wait_until("queue drained", Duration::from_secs(5), || async {
+            let m = handle.metrics();
+            m.validation_in_flight == 0
+                && judged.load(std::sync::atomic::Ordering::SeqCst) == m.validation_queued
+                && m.ignored == m.validation_queued
+        })
+        .await;
+        let m = handle.metrics();
+        assert!(m.dropped > 0, "the full queue dropped messages: {m:?}");
+        assert_eq!(m.dropped + m.validation_queued, 20, "{m:?}");
+        assert!(m.validation_queued >= 2, "{m:?}");
+        assert_eq!(most_in_flight.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let mut page = String::new();
+        handle.encode_metrics(&mut page).expect("metrics");
+        for (name, value) in [
+            ("epoch_rfq_p2p_validation_queued_total", m.validation_queued),
+            ("epoch_rfq_p2p_dropped_total", m.dropped),
+            ("epoch_rfq_p2p_validation_ignored_total", m.ignored),
+            ("epoch_rfq_p2p_validation_in_flight", 0),
+        ] {
+            assert!(
+                page.lines().any(|l| l == format!("{name} {value}")),
+                "{name} {value} in\n{page}"
+            );
+        }
+        feeder.abort();
+    })
+    .await;
+}

@@ -3,7 +3,10 @@
 // Test code: panicking on an unexpected error is the point (see clippy.toml).
 #![allow(clippy::unwrap_used)]
 
-use epoch_rfq_p2p::{Keypair, P2pError, load_or_create_keypair, parse_bootstrap_nodes, peer_id_of};
+use epoch_rfq_p2p::{
+    Keypair, LEGACY_KEY_FILE, P2pError, load_or_create_keypair, load_or_create_role_keypair,
+    parse_bootstrap_nodes, peer_id_of, role_key_path,
+};
 
 fn peer() -> String {
     Keypair::generate_ed25519()
@@ -98,4 +101,46 @@ fn corrupt_key_file_is_an_error_naming_the_path() {
     assert!(err.to_string().contains("p2p.key"), "{err}");
     // The file is left untouched for the operator to inspect.
     assert_eq!(std::fs::read(&path).unwrap(), b"garbage");
+}
+
+#[test]
+fn roles_sharing_a_data_directory_get_distinct_stable_peer_ids() {
+    let dir = epoch_rfq_testkit::TempDir::new("p2p-roles");
+    let node = load_or_create_role_keypair(&dir, "node").unwrap();
+    let prover = load_or_create_role_keypair(&dir, "prover").unwrap();
+    assert_ne!(
+        node.public().to_peer_id(),
+        prover.public().to_peer_id(),
+        "two roles in one directory"
+    );
+    assert!(role_key_path(&dir, "node").is_file());
+    assert!(role_key_path(&dir, "prover").is_file());
+    // Each keeps its own id across restarts.
+    let node_again = load_or_create_role_keypair(&dir, "node").unwrap();
+    let prover_again = load_or_create_role_keypair(&dir, "prover").unwrap();
+    assert_eq!(node.public().to_peer_id(), node_again.public().to_peer_id());
+    assert_eq!(
+        prover.public().to_peer_id(),
+        prover_again.public().to_peer_id()
+    );
+    let err = load_or_create_role_keypair(&dir, "../node").unwrap_err();
+    assert!(err.to_string().contains("role"), "{err}");
+}
+
+#[test]
+fn an_upgraded_node_keeps_its_peer_id_and_a_prover_does_not_take_it() {
+    let dir = epoch_rfq_testkit::TempDir::new("p2p-legacy");
+    let legacy = load_or_create_keypair(dir.join(LEGACY_KEY_FILE)).unwrap();
+    let legacy_id = legacy.public().to_peer_id();
+    // A prover in the same directory never takes the node's old key.
+    let prover = load_or_create_role_keypair(&dir, "prover").unwrap();
+    assert_ne!(prover.public().to_peer_id(), legacy_id);
+    assert!(dir.join(LEGACY_KEY_FILE).is_file(), "left for the node");
+    // The node takes it over: same peer id, moved to its per-role file.
+    let node = load_or_create_role_keypair(&dir, "node").unwrap();
+    assert_eq!(node.public().to_peer_id(), legacy_id);
+    assert!(!dir.join(LEGACY_KEY_FILE).exists(), "moved, not copied");
+    assert!(role_key_path(&dir, "node").is_file());
+    let node_again = load_or_create_role_keypair(&dir, "node").unwrap();
+    assert_eq!(node_again.public().to_peer_id(), legacy_id);
 }

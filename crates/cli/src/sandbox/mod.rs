@@ -45,6 +45,8 @@ use std::time::{Duration, Instant};
 use alloy_primitives::{Address, U256};
 use anyhow::{Context, Result, bail};
 use epoch_rfq_l1::anvil::{ChainOptions, TestChain};
+use epoch_rfq_l1::fault_proxy::FaultProxy;
+use epoch_rfq_l1::txsend::TxPolicy;
 use epoch_rfq_l1::{DeployParams, Deployment, L1Client};
 use epoch_rfq_node::{L1ChainView, NodeConfig, NodeHandle, NodeService};
 use epoch_rfq_p2p::{P2pHandle, P2pService};
@@ -71,6 +73,7 @@ const SLASH_RECIPIENT_ACCOUNT: usize = 9;
 /// The running sandbox. See the [module docs](self).
 pub struct Sandbox {
     chain: TestChain,
+    proxies: Vec<FaultProxy>,
     deployment: Deployment,
     reader: L1Client,
     node: Option<NodeHandle>,
@@ -163,6 +166,33 @@ impl Sandbox {
         };
         let deployment = chain.deploy(params).await.context("deploying")?;
         let reader = chain.reader()?;
+        // Optionally, fault proxies between the roles and anvil (the story's own reader stays
+        // direct: it observes, it is not under test).
+        let mut proxies = Vec::new();
+        for seed in 0..options.l1_fault_proxies {
+            proxies.push(
+                FaultProxy::start(&chain.url(), seed as u64 + 1)
+                    .await
+                    .context("starting an L1-fault proxy")?,
+            );
+        }
+        let (roles_l1, provers_l1) = if proxies.is_empty() {
+            (chain.url(), chain.ws_url())
+        } else {
+            let urls = proxies
+                .iter()
+                .map(FaultProxy::url)
+                .collect::<Vec<_>>()
+                .join(",");
+            (urls.clone(), urls)
+        };
+        let node_reader = if proxies.is_empty() {
+            reader.clone()
+        } else {
+            L1Client::from_deployment(&roles_l1, &deployment, None)
+                .await
+                .context("connecting the node to L1")?
+        };
         let proposer_signer = chain.signer(PROPOSER_ACCOUNT)?;
         let mut funding = vec![(proposer_signer.address(), options.proposer_funds)];
         let mut prover_keys = Vec::new();
@@ -219,8 +249,11 @@ impl Sandbox {
             p2p_port: 0,
             p2p_listen_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
             p2p_bootstrap_nodes: String::new(),
+            // Every participant is on 127.0.0.1.
+            p2p_allow_private_addresses: true,
+            ..P2pArgs::default()
         }
-        .to_config(&node_dir)?;
+        .to_config(&node_dir, "node")?;
         let (node_gossip, node_incoming) = P2pService::spawn(node_p2p)
             .await
             .context("starting the node's P2P")?;
@@ -232,7 +265,7 @@ impl Sandbox {
         };
         let node = NodeService::spawn(
             node_config,
-            Arc::new(L1ChainView::new(reader.clone())),
+            Arc::new(L1ChainView::new(node_reader)),
             Some((node_gossip, node_incoming)),
         )
         .await
@@ -245,7 +278,6 @@ impl Sandbox {
         let node_url = node.url();
 
         // The provers, started together (each deposits into its escrow first).
-        let l1_ws = chain.ws_url();
         let mut starting = Vec::new();
         for ((spec, key), address) in options.provers.iter().zip(&prover_keys).zip(&addresses) {
             starting.push(start_prover(
@@ -253,7 +285,7 @@ impl Sandbox {
                 key.clone(),
                 *address,
                 &options,
-                &l1_ws,
+                &provers_l1,
                 deployment.contracts.rollup,
                 &node_url,
                 &node_p2p_addr,
@@ -270,17 +302,23 @@ impl Sandbox {
         }
 
         // The proposer, reading the node's pool.
+        let mut registry = Registry::default();
+        let proposer_metrics = ProposerMetrics::new(&mut registry);
         let proposer_l1 =
-            L1Client::from_deployment(&chain.url(), &deployment, Some(proposer_signer.clone()))
+            L1Client::from_deployment(&roles_l1, &deployment, Some(proposer_signer.clone()))
                 .await
                 .context("connecting the proposer to L1")?;
+        let proposer_l1 = proposer_l1
+            .with_tx_policy(TxPolicy {
+                confirmations: options.l1_confirmations.unwrap_or(0),
+                ..TxPolicy::default()
+            })
+            .with_metrics(proposer_metrics.l1.clone());
         let pool = LocalPoolSource(node.service().clone());
         let source: Arc<dyn QuoteSource> = match &options.extra_source {
             Some(extra) => Arc::new(Combined(pool, extra.clone())),
             None => Arc::new(pool),
         };
-        let mut registry = Registry::default();
-        let proposer_metrics = ProposerMetrics::new(&mut registry);
         let (proposer_metrics_addr, metrics_task) = serve_metrics(Arc::new(registry), None).await?;
         tasks.push(metrics_task);
         let mut proposer = Proposer::new(
@@ -318,6 +356,7 @@ impl Sandbox {
 
         Ok(Self {
             chain,
+            proxies,
             deployment,
             reader,
             node: Some(node),
@@ -380,6 +419,11 @@ impl Sandbox {
     /// The anvil chain (its dev keys, time control, URLs).
     pub fn chain(&self) -> &TestChain {
         &self.chain
+    }
+
+    /// The L1-fault proxies between the roles and anvil ([`SandboxOptions::l1_fault_proxies`]).
+    pub fn fault_proxies(&self) -> &[FaultProxy] {
+        &self.proxies
     }
 
     /// The deployment.

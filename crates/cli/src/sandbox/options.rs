@@ -208,6 +208,11 @@ pub struct SandboxOptions {
     pub extra_source: Option<Arc<dyn QuoteSource>>,
     /// Print each event as one line on stdout.
     pub print: bool,
+    /// L1-fault proxies between every role and anvil (0: the roles talk to anvil directly).
+    /// With N, every role's `ETHEREUM_HOSTS` lists the N proxies (http only).
+    pub l1_fault_proxies: usize,
+    /// `L1_CONFIRMATIONS` of every role (`None`: the default, 0 on anvil).
+    pub l1_confirmations: Option<u64>,
 }
 
 impl fmt::Debug for SandboxOptions {
@@ -267,6 +272,8 @@ impl SandboxOptions {
             data_dir: data_dir.into(),
             extra_source: None,
             print: true,
+            l1_fault_proxies: 0,
+            l1_confirmations: None,
         }
     }
 

@@ -59,7 +59,7 @@ pub(super) async fn start_prover(
     key: String,
     address: Address,
     options: &SandboxOptions,
-    l1_ws: &str,
+    l1_url: &str,
     rollup: Address,
     node_url: &str,
     node_p2p_addr: &str,
@@ -86,7 +86,10 @@ pub(super) async fn start_prover(
     };
     let command = ProverCommand {
         prover: ProverArgs {
-            l1: L1Args::new(l1_ws, 31337, Some(rollup)),
+            l1: L1Args {
+                confirmations: options.l1_confirmations,
+                ..L1Args::new(l1_url, 31337, Some(rollup))
+            },
             p2p_enabled: spec.path == QuotePath::P2p,
             prover_coordination_node_url: match spec.path {
                 QuotePath::Http => Some(node_url.to_owned()),
@@ -129,6 +132,9 @@ pub(super) async fn start_prover(
             p2p_port: 0,
             p2p_listen_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
             p2p_bootstrap_nodes: node_p2p_addr.to_owned(),
+            // Every participant is on 127.0.0.1.
+            p2p_allow_private_addresses: true,
+            ..P2pArgs::default()
         },
         node_request_timeout_ms: 5_000,
     };
@@ -136,7 +142,7 @@ pub(super) async fn start_prover(
     let sink: Arc<dyn QuoteSink> = match spec.path {
         QuotePath::Http => Arc::new(NodeApiSink(NodeClient::new(node_url).context("node URL")?)),
         QuotePath::P2p => {
-            let config = command.p2p.to_config(&data_dir)?;
+            let config = command.p2p.to_config(&data_dir, "prover")?;
             let (handle, incoming) = P2pService::spawn(config)
                 .await
                 .with_context(|| format!("starting {}'s P2P", spec.name))?;

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use alloy_primitives::{Address, U256, address};
 use epoch_rfq_node::*;
@@ -28,6 +29,8 @@ pub struct FakeChain {
     pub escrow: Mutex<HashMap<Address, U256>>,
     pub snapshot_calls: AtomicUsize,
     pub escrow_calls: AtomicUsize,
+    /// How long each escrow lookup takes, in call order (then immediate): a slow L1.
+    pub escrow_delays: Mutex<std::collections::VecDeque<Duration>>,
 }
 
 impl FakeChain {
@@ -54,7 +57,13 @@ impl ChainView for FakeChain {
     ) -> BoxFuture<'_, Result<Option<U256>, ChainViewError>> {
         self.escrow_calls.fetch_add(1, Ordering::Relaxed);
         let v = self.escrow.lock().get(&prover).copied();
-        Box::pin(async move { Ok(v) })
+        let delay = self.escrow_delays.lock().pop_front();
+        Box::pin(async move {
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            Ok(v)
+        })
     }
     fn l1_contract_addresses(&self) -> L1ContractAddresses {
         L1ContractAddresses {

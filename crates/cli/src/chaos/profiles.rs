@@ -1,0 +1,369 @@
+//! The fault profiles and how each is driven: through the L1-fault proxies (429s, latency, an
+//! endpoint or all of them down) or through anvil's own methods (reorgs, base fee, dropped
+//! transactions, paused mining).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use epoch_rfq_l1::alloy::providers::Provider;
+use epoch_rfq_l1::alloy::providers::ext::AnvilApi;
+use epoch_rfq_l1::alloy::rpc::types::anvil::ReorgOptions;
+use epoch_rfq_l1::fault_proxy::Faults;
+use tokio_util::sync::CancellationToken;
+
+use crate::sandbox::Sandbox;
+
+/// One fault, applied for several epochs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// No fault: the reference row.
+    Baseline,
+    /// 30 % of L1 requests answered 429.
+    RateLimited,
+    /// +500 ms on every L1 request.
+    SlowL1,
+    /// Two endpoints, one of them down throughout.
+    OneEndpointDead,
+    /// Every endpoint down for 20 s, from one slot into a claim phase.
+    L1Down20s,
+    /// A 1–3 block reorg every 4 blocks (roles at `L1_CONFIRMATIONS=3`).
+    Reorgs,
+    /// The base fee ×10 for 3 blocks at every claim phase.
+    FeeSpike,
+    /// Every pending transaction dropped from the pool every 2 s.
+    DroppedTxs,
+    /// Mining paused for 2 blocks at every claim phase.
+    MiningPaused,
+}
+
+/// Slot, epoch and claim window of a profile's chain.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub slot_duration: u64,
+    pub epoch_duration: u64,
+    pub claim_window: u64,
+}
+
+impl Profile {
+    /// Every profile, in the order of the table.
+    pub const ALL: [Profile; 9] = [
+        Profile::Baseline,
+        Profile::RateLimited,
+        Profile::SlowL1,
+        Profile::OneEndpointDead,
+        Profile::L1Down20s,
+        Profile::Reorgs,
+        Profile::FeeSpike,
+        Profile::DroppedTxs,
+        Profile::MiningPaused,
+    ];
+
+    /// What `--quick` runs.
+    pub const QUICK: [Profile; 3] = [Profile::RateLimited, Profile::FeeSpike, Profile::Reorgs];
+
+    /// The name used by `--profile` and in the table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Baseline => "baseline",
+            Self::RateLimited => "rate-limited-30pct",
+            Self::SlowL1 => "slow-l1-500ms",
+            Self::OneEndpointDead => "one-endpoint-dead",
+            Self::L1Down20s => "l1-down-20s",
+            Self::Reorgs => "reorgs-1-3",
+            Self::FeeSpike => "fee-spike-10x",
+            Self::DroppedTxs => "dropped-txs",
+            Self::MiningPaused => "mining-paused",
+        }
+    }
+
+    /// One line for `--list` and the report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Baseline => "no fault (reference)",
+            Self::RateLimited => "30% of L1 requests answered HTTP 429",
+            Self::SlowL1 => "+500 ms on every L1 request",
+            Self::OneEndpointDead => "two L1 endpoints, the second refusing connections",
+            Self::L1Down20s => "every L1 endpoint down for 20 s, one slot into a claim phase",
+            Self::Reorgs => "a 1-3 block reorg every 4 blocks, roles at L1_CONFIRMATIONS=3",
+            Self::FeeSpike => "base fee x10 for 3 blocks at every claim phase",
+            Self::DroppedTxs => "every pending transaction dropped from the pool every 2 s",
+            Self::MiningPaused => "mining paused for 2 blocks at every claim phase",
+        }
+    }
+
+    /// Parses a `--profile` value.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|p| p.name()).collect();
+                format!("unknown profile {name:?}; one of: {}", names.join(", "))
+            })
+    }
+
+    /// The chain's time parameters: slots of at least 2 blocks (1 s blocks), so that
+    /// replacement and reorgs happen within a slot. Quick runs use the shortest epochs; the
+    /// 20 s outage gets a proof margin longer than the outage.
+    pub fn timing(self, quick: bool) -> Timing {
+        match (self, quick) {
+            (Self::L1Down20s, _) => Timing {
+                slot_duration: 2,
+                epoch_duration: 16,
+                claim_window: 4,
+            },
+            // Confirmations take 3 blocks per transaction: slots of 4 blocks.
+            (Self::Reorgs, _) => Timing {
+                slot_duration: 4,
+                epoch_duration: 4,
+                claim_window: 2,
+            },
+            (_, true) => Timing {
+                slot_duration: 2,
+                epoch_duration: 4,
+                claim_window: 2,
+            },
+            (_, false) => Timing {
+                slot_duration: 2,
+                epoch_duration: 8,
+                claim_window: 4,
+            },
+        }
+    }
+
+    /// How many L1-fault proxies stand between the roles and anvil.
+    pub fn proxies(self) -> usize {
+        match self {
+            Self::OneEndpointDead => 2,
+            _ => 1,
+        }
+    }
+
+    /// `L1_CONFIRMATIONS` of the roles (`None`: the dev-chain default, 0).
+    pub fn confirmations(self) -> Option<u64> {
+        match self {
+            Self::Reorgs => Some(3),
+            _ => None,
+        }
+    }
+
+    /// Whether the fault is shorter than the proof margin (the targets apply).
+    pub fn within_margin(self) -> bool {
+        true
+    }
+
+    /// Applies the fault from `ctx.from` to `ctx.until` (L1 time), then heals it.
+    pub async fn drive(self, ctx: &Ctx<'_>, stop: CancellationToken) -> Result<()> {
+        if !ctx.wait_for_time(ctx.from, &stop).await? {
+            return Ok(());
+        }
+        let result = self.apply(ctx, &stop).await;
+        ctx.heal().await?;
+        result
+    }
+
+    async fn apply(self, ctx: &Ctx<'_>, stop: &CancellationToken) -> Result<()> {
+        let proxies = ctx.sandbox.fault_proxies();
+        match self {
+            Self::Baseline => {}
+            Self::RateLimited => {
+                for p in proxies {
+                    p.set_faults(Faults {
+                        rate_limited: 0.3,
+                        ..Faults::default()
+                    });
+                }
+            }
+            Self::SlowL1 => {
+                for p in proxies {
+                    p.set_faults(Faults {
+                        latency: Duration::from_millis(500),
+                        ..Faults::default()
+                    });
+                }
+            }
+            Self::OneEndpointDead => {
+                if let Some(p) = proxies.get(1) {
+                    p.set_down(true);
+                }
+            }
+            Self::L1Down20s => {
+                let time = ctx.sandbox.deployment().time();
+                let epoch = time.epoch_of_slot(time.slot_at(ctx.from).unwrap_or_default());
+                let start = time.slot_start(time.claim_phase(epoch).start + 1);
+                if ctx.wait_for_time(start, stop).await? {
+                    for p in proxies {
+                        p.set_down(true);
+                    }
+                    cancellable_sleep(Duration::from_secs(20), stop).await;
+                    for p in proxies {
+                        p.set_down(false);
+                    }
+                }
+            }
+            Self::Reorgs => {
+                let mut seed = 0x5eed_u64;
+                while ctx.before(ctx.until, stop).await? {
+                    ctx.wait_blocks(4, stop).await?;
+                    seed = seed
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    let depth = 1 + (seed >> 33) % 3;
+                    ctx.provider()
+                        .anvil_reorg(ReorgOptions {
+                            depth,
+                            tx_block_pairs: vec![],
+                        })
+                        .await
+                        .context("anvil_reorg")?;
+                }
+            }
+            Self::FeeSpike => {
+                self.at_every_claim_phase(ctx, stop, |ctx| async move {
+                    for _ in 0..3 {
+                        let base = ctx.base_fee().await?;
+                        ctx.provider()
+                            .anvil_set_next_block_base_fee_per_gas(base.saturating_mul(10))
+                            .await
+                            .context("anvil_setNextBlockBaseFeePerGas")?;
+                        ctx.wait_blocks(1, &CancellationToken::new()).await?;
+                    }
+                    Ok(())
+                })
+                .await?;
+            }
+            Self::DroppedTxs => {
+                while ctx.before(ctx.until, stop).await? {
+                    ctx.provider()
+                        .anvil_drop_all_transactions()
+                        .await
+                        .context("anvil_dropAllTransactions")?;
+                    cancellable_sleep(Duration::from_secs(2), stop).await;
+                }
+            }
+            Self::MiningPaused => {
+                self.at_every_claim_phase(ctx, stop, |ctx| async move {
+                    ctx.provider()
+                        .anvil_set_interval_mining(0)
+                        .await
+                        .context("anvil_setIntervalMining")?;
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    ctx.provider()
+                        .anvil_set_interval_mining(1)
+                        .await
+                        .context("anvil_setIntervalMining")?;
+                    Ok(())
+                })
+                .await?;
+            }
+        }
+        // Hold the fault until its end.
+        ctx.wait_for_time(ctx.until, stop).await?;
+        Ok(())
+    }
+
+    /// Runs `fault` once at the start of every claim phase between `ctx.from` and `ctx.until`.
+    async fn at_every_claim_phase<'c, F, Fut>(
+        self,
+        ctx: &'c Ctx<'c>,
+        stop: &CancellationToken,
+        fault: F,
+    ) -> Result<()>
+    where
+        F: Fn(&'c Ctx<'c>) -> Fut,
+        Fut: std::future::Future<Output = Result<()>>,
+    {
+        let time = ctx.sandbox.deployment().time();
+        let first = time.epoch_of_slot(time.slot_at(ctx.from).unwrap_or_default());
+        for epoch in first.. {
+            let start = time.slot_start(time.claim_phase(epoch).start);
+            if start >= ctx.until || !ctx.wait_for_time(start, stop).await? {
+                break;
+            }
+            fault(ctx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// What a fault driver works with.
+pub struct Ctx<'a> {
+    sandbox: &'a Sandbox,
+    /// L1 time the fault starts.
+    pub from: u64,
+    /// L1 time the fault ends.
+    pub until: u64,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(sandbox: &'a Sandbox, from: u64, until: u64) -> Self {
+        Self {
+            sandbox,
+            from,
+            until,
+        }
+    }
+
+    fn provider(&self) -> &epoch_rfq_l1::alloy::providers::DynProvider {
+        self.sandbox.chain().provider()
+    }
+
+    async fn base_fee(&self) -> Result<u128> {
+        Ok(self.sandbox.reader().base_fee().await?)
+    }
+
+    /// Waits until the latest block's time reaches `ts`; false when stopped first.
+    async fn wait_for_time(&self, ts: u64, stop: &CancellationToken) -> Result<bool> {
+        loop {
+            let (_, now) = self.sandbox.chain().latest_block().await?;
+            if now >= ts {
+                return Ok(true);
+            }
+            tokio::select! {
+                () = stop.cancelled() => return Ok(false),
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
+    }
+
+    /// Whether L1 time is still before `ts` (and the run not stopped).
+    async fn before(&self, ts: u64, stop: &CancellationToken) -> Result<bool> {
+        let (_, now) = self.sandbox.chain().latest_block().await?;
+        Ok(now < ts && !stop.is_cancelled())
+    }
+
+    /// Waits for `n` new blocks (or the stop).
+    async fn wait_blocks(&self, n: u64, stop: &CancellationToken) -> Result<()> {
+        let start = self.provider().get_block_number().await?;
+        loop {
+            let now = self.provider().get_block_number().await?;
+            if now >= start + n {
+                return Ok(());
+            }
+            tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+    }
+
+    /// Every proxy up and fault-free, mining every second.
+    async fn heal(&self) -> Result<()> {
+        for p in self.sandbox.fault_proxies() {
+            p.set_faults(Faults::default());
+            p.set_down(false);
+        }
+        self.provider()
+            .anvil_set_interval_mining(1)
+            .await
+            .context("anvil_setIntervalMining")?;
+        Ok(())
+    }
+}
+
+async fn cancellable_sleep(d: Duration, stop: &CancellationToken) {
+    tokio::select! {
+        () = stop.cancelled() => {}
+        () = tokio::time::sleep(d) => {}
+    }
+}
