@@ -85,7 +85,7 @@ impl Target {
                      choose one"
                 );
             }
-            l1.rollup_contract_address = Some(Deployment::read(path)?.rollup);
+            l1.rollup_contract_address = Some(Deployment::read(path)?.contracts.rollup);
         }
         if l1.rollup_contract_address.is_none() {
             bail!(

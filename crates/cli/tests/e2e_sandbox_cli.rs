@@ -15,6 +15,7 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 #[path = "common/child.rs"]
 mod child;
 use child::{forward_lines, wait_exit};
+use epoch_rfq_testkit::TempDir;
 
 fn sandbox(data_dir: &std::path::Path, extra: &[&str]) -> Child {
     Command::new(BIN)
@@ -54,14 +55,10 @@ fn anvil_addr(line: &str) -> Option<String> {
     )
 }
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("epoch-rfq-e2e-cli-{name}-{}", std::process::id()))
-}
-
 #[test]
 fn sandbox_proves_two_epochs_and_exits() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = temp_dir("exit");
+    let dir = TempDir::new("e2e-cli-exit");
     let started = Instant::now();
     let mut child = sandbox(&dir, &["--exit-after-proven", "2", "--timeout-secs", "80"]);
     let rx = lines(&mut child);
@@ -106,13 +103,12 @@ fn sandbox_proves_two_epochs_and_exits() {
         "anvil still listening on {addr}"
     );
     eprintln!("two proven epochs in {:?}", started.elapsed());
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn ctrl_c_stops_everything() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = temp_dir("sigint");
+    let dir = TempDir::new("e2e-cli-sigint");
     let mut child = sandbox(&dir, &["--timeout-secs", "60"]);
     let rx = lines(&mut child);
     // Wait until the sandbox is running (first block proposed), then interrupt it like Ctrl-C.
@@ -147,5 +143,4 @@ fn ctrl_c_stops_everything() {
         TcpStream::connect(&anvil).is_err(),
         "anvil still listening on {anvil}"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -12,6 +12,7 @@ use epoch_rfq_l1::anvil::TestChain;
 #[path = "common/child.rs"]
 mod child;
 use child::{forward_lines, wait_exit};
+use epoch_rfq_testkit::{TempDir, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_epoch-rfq");
 
@@ -70,14 +71,6 @@ fn http_get(port: u16, path: &str) -> (u16, String) {
     (status, body)
 }
 
-/// A port free right now on 127.0.0.1.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 fn terminate(child: &Child) {
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -112,9 +105,14 @@ async fn prover_stops_cleanly_on_sigterm_and_keeps_its_jobs_resumable() {
         .await
         .expect("fund the prover");
     let url = chain.url();
-    let rollup = chain.deployment().expect("deployed").rollup.to_string();
+    let rollup = chain
+        .deployment()
+        .expect("deployed")
+        .contracts
+        .rollup
+        .to_string();
     let key = chain.private_key_hex(2).expect("key");
-    let dir = std::env::temp_dir().join(format!("epoch-rfq-lifecycle-{}", std::process::id()));
+    let dir = TempDir::new("lifecycle-prover");
     let dir_str = dir.to_str().expect("utf-8 path").to_owned();
     let metrics_port = free_port();
     let metrics_addr = format!("127.0.0.1:{metrics_port}");
@@ -165,7 +163,6 @@ async fn prover_stops_cleanly_on_sigterm_and_keeps_its_jobs_resumable() {
             "{said:?} missing in {rest:#?}"
         );
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Starts `epoch-rfq args`, waits for `started`, sends SIGTERM: the exit status and the logs.
@@ -189,8 +186,13 @@ async fn node_and_proposer_stop_cleanly_on_sigterm() {
         .await
         .expect("anvil starts and the contracts deploy");
     let url = chain.url();
-    let rollup = chain.deployment().expect("deployed").rollup.to_string();
-    let dir = std::env::temp_dir().join(format!("epoch-rfq-lifecycle-node-{}", std::process::id()));
+    let rollup = chain
+        .deployment()
+        .expect("deployed")
+        .contracts
+        .rollup
+        .to_string();
+    let dir = TempDir::new("lifecycle-node");
     let node_env = vec![
         ("ETHEREUM_HOSTS", url.clone()),
         ("ROLLUP_CONTRACT_ADDRESS", rollup.clone()),
@@ -233,5 +235,4 @@ async fn node_and_proposer_stop_cleanly_on_sigterm() {
             "{role}: {logs:#?}"
         );
     }
-    let _ = std::fs::remove_dir_all(dir);
 }

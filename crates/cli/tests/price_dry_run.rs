@@ -4,8 +4,9 @@
 use clap::Parser;
 use epoch_rfq::price_cmd::{PriceArgs, dry_run, render};
 use epoch_rfq_l1::DeployParams;
-use epoch_rfq_l1::alloy::primitives::{B256, U256};
+use epoch_rfq_l1::alloy::primitives::U256;
 use epoch_rfq_l1::anvil::TestChain;
+use epoch_rfq_testkit::TempDir;
 
 #[derive(Parser)]
 struct Cli {
@@ -28,7 +29,7 @@ cost_per_tx = 1
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dry_run_shows_the_terms_and_the_reasons() {
-    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+    epoch_rfq_testkit::bounded(60, async {
         let chain = TestChain::start_and_deploy(DeployParams {
             slot_duration: 30,
             epoch_duration: 4,
@@ -43,23 +44,17 @@ async fn the_dry_run_shows_the_terms_and_the_reasons() {
             .fund(&[proposer_address], U256::from(1_000_000_000u64))
             .await
             .expect("fund");
-        let proposer = chain.client(1).await.expect("client");
-        proposer
-            .approve(proposer.rollup_address(), U256::MAX)
-            .await
-            .expect("approve");
-        for (slot, txs, fees) in [(0u64, 3u64, 10_000u64), (1, 5, 25_000)] {
-            chain.advance_to_slot(slot).await.expect("advance");
-            proposer
-                .propose(U256::from(txs), U256::from(fees), B256::repeat_byte(7))
-                .await
-                .expect("propose");
-        }
-        let dir = std::env::temp_dir().join(format!("price-dry-run-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
+        epoch_rfq_testkit::chain::propose_blocks(&chain, 1, &[(0, 3, 10_000), (1, 5, 25_000)])
+            .await;
+        let dir = TempDir::created("price-dry-run");
         let cost = dir.join("cost.toml");
         std::fs::write(&cost, COST_FILE).expect("cost file");
-        let rollup = chain.deployment().expect("deployment").rollup.to_string();
+        let rollup = chain
+            .deployment()
+            .expect("deployment")
+            .contracts
+            .rollup
+            .to_string();
         let prover = chain.address(2).expect("account").to_string();
         let url = chain.url();
         let argv = |epoch: &str| {
@@ -113,8 +108,6 @@ async fn the_dry_run_shows_the_terms_and_the_reasons() {
         assert_eq!(json["cost"]["decision"]["basisPointFee"], 35);
         assert_eq!(json["reasonCode"], "ledger_bond");
         println!("{text}");
-        let _ = std::fs::remove_dir_all(&dir);
     })
-    .await
-    .expect("the test finishes in time");
+    .await;
 }

@@ -11,17 +11,12 @@ use epoch_rfq::proposer_cmd::{self, ProposerCmdArgs};
 use epoch_rfq_l1::DeployParams;
 use epoch_rfq_l1::anvil::{ChainOptions, TestChain};
 use epoch_rfq_proposer::{MemoryQuoteSource, ProposerMetrics};
+use epoch_rfq_testkit::bounded;
 
 /// The dev account the proposer signs with.
 const PROPOSER: usize = 1;
 /// Fee tokens minted to it.
 const FUNDS: u64 = 1_000_000_000;
-
-async fn bounded<T>(secs: u64, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), f)
-        .await
-        .expect("test timed out")
-}
 
 #[derive(Debug, Parser)]
 struct Cli {
@@ -97,7 +92,7 @@ async fn runs_against_anvil_until_shutdown() {
             .await
             .expect("funds");
         let url = chain.url();
-        let rollup = d.info().rollup.to_string();
+        let rollup = d.info().contracts.rollup.to_string();
         let key = chain.private_key_hex(PROPOSER).expect("key");
         let base = [
             "--l1-rpc-url",
@@ -218,7 +213,7 @@ async fn a_hung_node_costs_no_block_and_shows_on_ready() {
             .local_addr()
             .expect("addr");
         let url = chain.url();
-        let rollup = d.info().rollup.to_string();
+        let rollup = d.info().contracts.rollup.to_string();
         let key = chain.private_key_hex(PROPOSER).expect("key");
         let ops_arg = ops_addr.to_string();
         let args = parse(&[

@@ -1,5 +1,6 @@
 //! The `epoch-rfq quote` commands as an operator runs them: real process, real pipes.
 
+use epoch_rfq_testkit::TempDir;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -200,8 +201,7 @@ fn bad_inputs_get_clear_errors() {
 
 #[test]
 fn signs_with_an_encrypted_keystore() {
-    let dir = std::env::temp_dir().join(format!("epoch-rfq-ks-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::created("keystore");
     let key = alloy_primitives::hex::decode(&DEV_KEY[2..]).unwrap();
     let mut rng = rand08::thread_rng();
     // The name argument is the file name; the returned string is the keystore's uuid.
@@ -252,5 +252,4 @@ fn signs_with_an_encrypted_keystore() {
         "{}",
         text(&out.stderr)
     );
-    std::fs::remove_dir_all(&dir).ok();
 }

@@ -23,12 +23,12 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use serde::{Deserialize, Serialize};
 
+use crate::TimeParams;
 use crate::bindings::{FeeToken, ProofCommitmentEscrow, Rollup};
 use crate::error::{L1Error, Result, from_contract_error, from_transport_error};
 use crate::metrics::L1Metrics;
-use crate::time::TimeParams;
 use crate::txsend::{NoncesInFlight, SendOptions, TxPolicy};
-use crate::types::TxOutcome;
+use crate::types::{ContractAddresses, TxOutcome};
 
 /// How long to wait for a sent transaction's receipt before giving up.
 pub const DEFAULT_RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -39,18 +39,9 @@ pub const DEFAULT_RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct RollupInfo {
     /// L1 chain id (part of the quotes' EIP-712 domain).
     pub chain_id: u64,
-    /// The Rollup.
-    #[serde(with = "crate::serde_util::address")]
-    pub rollup: Address,
-    /// Its ProofCommitmentEscrow.
-    #[serde(with = "crate::serde_util::address")]
-    pub escrow: Address,
-    /// The FeeToken.
-    #[serde(with = "crate::serde_util::address")]
-    pub fee_token: Address,
-    /// The epoch proof verifier.
-    #[serde(with = "crate::serde_util::address")]
-    pub verifier: Address,
+    /// The Rollup, its escrow, the FeeToken and the verifier (flat keys in JSON).
+    #[serde(flatten)]
+    pub contracts: ContractAddresses,
     /// Slots, epochs, claim window, genesis.
     pub time: TimeParams,
     /// Minimum bond of a claim.
@@ -222,19 +213,24 @@ impl L1Client {
         self.info.chain_id
     }
 
+    /// The deployment's contract addresses.
+    pub fn contracts(&self) -> &ContractAddresses {
+        &self.info.contracts
+    }
+
     /// The Rollup address.
     pub fn rollup_address(&self) -> Address {
-        self.info.rollup
+        self.info.contracts.rollup
     }
 
     /// The escrow address.
     pub fn escrow_address(&self) -> Address {
-        self.info.escrow
+        self.info.contracts.escrow
     }
 
     /// The fee token address.
     pub fn fee_token_address(&self) -> Address {
-        self.info.fee_token
+        self.info.contracts.fee_token
     }
 
     /// The time parameters.
@@ -249,17 +245,17 @@ impl L1Client {
 
     /// The Rollup bindings over this client's provider.
     pub fn rollup(&self) -> Rollup::RollupInstance<DynProvider> {
-        Rollup::new(self.info.rollup, self.provider.clone())
+        Rollup::new(self.info.contracts.rollup, self.provider.clone())
     }
 
     /// The escrow bindings over this client's provider.
     pub fn escrow(&self) -> ProofCommitmentEscrow::ProofCommitmentEscrowInstance<DynProvider> {
-        ProofCommitmentEscrow::new(self.info.escrow, self.provider.clone())
+        ProofCommitmentEscrow::new(self.info.contracts.escrow, self.provider.clone())
     }
 
     /// The fee token bindings over this client's provider.
     pub fn fee_token(&self) -> FeeToken::FeeTokenInstance<DynProvider> {
-        FeeToken::new(self.info.fee_token, self.provider.clone())
+        FeeToken::new(self.info.contracts.fee_token, self.provider.clone())
     }
 
     pub(crate) fn signer_address(&self, call: &'static str) -> Result<Address> {
@@ -371,10 +367,12 @@ async fn read_info(provider: &DynProvider, rollup_addr: Address) -> Result<Rollu
         .map_err(err("slashRecipient"))?;
     Ok(RollupInfo {
         chain_id,
-        rollup: rollup_addr,
-        escrow,
-        fee_token,
-        verifier,
+        contracts: ContractAddresses {
+            rollup: rollup_addr,
+            escrow,
+            fee_token,
+            verifier,
+        },
         time: TimeParams {
             genesis: to_u64("genesisTime", genesis)?,
             slot_duration: to_u64("slotDuration", slot_duration)?,

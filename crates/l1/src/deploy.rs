@@ -8,10 +8,11 @@ use alloy::providers::DynProvider;
 use alloy::signers::local::PrivateKeySigner;
 use serde::{Deserialize, Serialize};
 
+use crate::TimeParams;
 use crate::bindings::{DevEpochProofVerifier, FeeToken, Rollup};
 use crate::client::{L1Client, RollupInfo, connect_provider, to_u64};
 use crate::error::{L1Error, Result, from_contract_error};
-use crate::time::TimeParams;
+use crate::types::ContractAddresses;
 
 /// What to deploy. [`Default`] is the sandbox of SPEC §3: slot 4 s, epoch 8 slots, claim window
 /// 4 slots.
@@ -90,18 +91,9 @@ impl DeployParams {
 pub struct Deployment {
     /// L1 chain id.
     pub chain_id: u64,
-    /// The Rollup.
-    #[serde(with = "crate::serde_util::address")]
-    pub rollup: Address,
-    /// Its ProofCommitmentEscrow.
-    #[serde(with = "crate::serde_util::address")]
-    pub escrow: Address,
-    /// The FeeToken.
-    #[serde(with = "crate::serde_util::address")]
-    pub fee_token: Address,
-    /// The verifier.
-    #[serde(with = "crate::serde_util::address")]
-    pub verifier: Address,
+    /// The deployed contracts (flat keys in the file).
+    #[serde(flatten)]
+    pub contracts: ContractAddresses,
     /// Who deployed (FeeToken owner unless `params.token_owner` says otherwise).
     #[serde(with = "crate::serde_util::address")]
     pub deployer: Address,
@@ -128,10 +120,7 @@ impl Deployment {
     pub fn info(&self) -> RollupInfo {
         RollupInfo {
             chain_id: self.chain_id,
-            rollup: self.rollup,
-            escrow: self.escrow,
-            fee_token: self.fee_token,
-            verifier: self.verifier,
+            contracts: self.contracts,
             time: self.time(),
             min_bond: self.params.min_bond,
             withdraw_delay: self.params.withdraw_delay,
@@ -226,10 +215,12 @@ pub async fn deploy(
     params.verifier = Some(verifier);
     Ok(Deployment {
         chain_id,
-        rollup,
-        escrow,
-        fee_token,
-        verifier,
+        contracts: ContractAddresses {
+            rollup,
+            escrow,
+            fee_token,
+            verifier,
+        },
         deployer,
         genesis: to_u64("genesisTime", genesis)?,
         deploy_block,

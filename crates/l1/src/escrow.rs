@@ -52,7 +52,7 @@ impl L1Client {
             available_for_bond: self.available_for_bond(account).await?,
             staked: self.staked_bonds(account).await?,
             wallet_balance: self.balance_of(account).await?,
-            escrow_allowance: self.allowance(account, self.info.escrow).await?,
+            escrow_allowance: self.allowance(account, self.info.contracts.escrow).await?,
         })
     }
 
@@ -69,8 +69,8 @@ impl L1Client {
     /// Approves the escrow for `amount` when the allowance is lower, then deposits.
     pub async fn deposit_with_approval(&self, amount: U256) -> Result<TxOutcome> {
         let me = self.signer_address("deposit")?;
-        if self.allowance(me, self.info.escrow).await? < amount {
-            self.approve(self.info.escrow, amount).await?;
+        if self.allowance(me, self.info.contracts.escrow).await? < amount {
+            self.approve(self.info.contracts.escrow, amount).await?;
         }
         self.deposit(amount).await
     }

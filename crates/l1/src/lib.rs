@@ -42,7 +42,6 @@ pub mod metrics;
 pub mod proof;
 mod rollup;
 pub mod serde_util;
-mod time;
 pub mod txsend;
 mod types;
 
@@ -56,17 +55,18 @@ pub use client::{
 };
 pub use deploy::{DeployParams, Deployment, deploy, deploy_with_signer};
 pub use endpoints::{Connected, EndpointReport, EndpointStatus, EndpointsError, connect_endpoints};
+/// Chain time arithmetic; defined once in the quote crate, shared with the pool.
+pub use epoch_rfq_quote::TimeParams;
 pub use error::{
     ClaimRejected, EscrowError, L1Error, Result, Revert, RollupError, TokenError, decode_revert,
 };
 pub use metrics::L1Metrics;
 pub use proof::{dev_proof, dev_proof_for_hash, public_inputs_hash, public_inputs_hash_raw};
 pub use rollup::Proposed;
-pub use time::TimeParams;
 pub use types::{
-    BlockProposed, BlockRecord, BondSlashed, Claim, EpochProven, EpochRange, EscrowStatus,
-    LogPosition, PendingWithdrawal, ProofRightClaimed, PrunedPending, TxOutcome, quote_fields,
-    signed_quote, sol_quote,
+    BlockProposed, BlockRecord, BondSlashed, Claim, ContractAddresses, EpochProven, EpochRange,
+    EscrowStatus, LogPosition, PendingWithdrawal, ProofRightClaimed, PrunedPending, TxOutcome,
+    quote_fields, signed_quote, sol_quote,
 };
 
 /// Re-export of the alloy version this crate is built against (providers, primitives).

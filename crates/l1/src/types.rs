@@ -7,6 +7,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::bindings::Rollup;
 
+/// The addresses of one deployed set: the Rollup and the contracts it works with. Embedded (and
+/// flattened in JSON, keys `rollup`, `escrow`, `feeToken`, `verifier`) by [`crate::Deployment`]
+/// and [`crate::RollupInfo`]; the node's `node_getL1ContractAddresses` answer converts from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContractAddresses {
+    /// The Rollup.
+    #[serde(with = "crate::serde_util::address")]
+    pub rollup: Address,
+    /// Its ProofCommitmentEscrow (created by the Rollup).
+    #[serde(with = "crate::serde_util::address")]
+    pub escrow: Address,
+    /// The FeeToken (ERC20 of fees, deposits and bonds).
+    #[serde(with = "crate::serde_util::address")]
+    pub fee_token: Address,
+    /// The epoch proof verifier.
+    #[serde(with = "crate::serde_util::address")]
+    pub verifier: Address,
+}
+
 /// The claim on an epoch (`EpochProofClaim`). `None` is returned instead of the all-zero claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -32,12 +32,15 @@ async fn deploy_describe_and_reconnect() {
 
         // The file form: EIP-55 addresses, decimal amounts, round trip.
         let json = d.to_json();
-        assert!(json.contains(&d.rollup.to_checksum(None)), "{json}");
+        assert!(
+            json.contains(&d.contracts.rollup.to_checksum(None)),
+            "{json}"
+        );
         assert!(json.contains("\"minBond\": \"1000\""), "{json}");
         assert_eq!(Deployment::from_json(&json).unwrap(), d);
 
         // A client connecting by URL reads the same facts from the chain.
-        let reader = L1Client::connect(&chain.url(), d.rollup, None)
+        let reader = L1Client::connect(&chain.url(), d.contracts.rollup, None)
             .await
             .unwrap();
         assert_eq!(reader.info(), &d.info());
@@ -52,7 +55,7 @@ async fn deploy_describe_and_reconnect() {
             }
         );
         // Over ws too.
-        let ws = L1Client::connect(&chain.ws_url(), d.rollup, None)
+        let ws = L1Client::connect(&chain.ws_url(), d.contracts.rollup, None)
             .await
             .unwrap();
         assert_eq!(

@@ -93,7 +93,8 @@ async fn dev_proof_matches_compute_public_inputs_hash_and_verifier() {
         let empty = public_inputs_hash(c.chain_id(), c.rollup_address(), 5, &[], prover);
         assert_eq!(empty, c.public_inputs_hash(5, prover).await.unwrap());
 
-        let verifier = DevEpochProofVerifier::new(c.info().verifier, c.provider().clone());
+        let verifier =
+            DevEpochProofVerifier::new(c.info().contracts.verifier, c.provider().clone());
         let proof = dev_proof(c.chain_id(), c.rollup_address(), 0, &blocks, prover);
         assert_eq!(
             verifier.devProof(rust).call().await.unwrap().as_slice(),

@@ -35,7 +35,7 @@ fn args(hosts: &[&str], chain: &TestChain) -> L1Args {
     L1Args::new(
         hosts.join(","),
         chain.chain_id(),
-        Some(chain.deployment().expect("deployed").rollup),
+        Some(chain.deployment().expect("deployed").contracts.rollup),
     )
 }
 
@@ -247,7 +247,7 @@ async fn an_endpoint_on_another_chain_is_left_out() {
         let probes = other.stats().requests;
         let client = L1Client::new(
             connected.provider,
-            chain.deployment().expect("deployed").rollup,
+            chain.deployment().expect("deployed").contracts.rollup,
             None,
         )
         .await

@@ -34,13 +34,12 @@ impl Seen {
     }
 
     async fn wait_for(&self, n: usize) {
-        tokio::time::timeout(Duration::from_secs(20), async {
-            while self.0.lock().unwrap().len() < n {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .expect("broadcasts within 20 s");
+        epoch_rfq_testkit::wait_until(
+            &format!("{n} broadcasts"),
+            Duration::from_secs(20),
+            async || self.0.lock().unwrap().len() >= n,
+        )
+        .await;
     }
 }
 

@@ -28,51 +28,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use alloy_primitives::{Address, U256};
-use alloy_signer_local::PrivateKeySigner;
 use epoch_rfq_node::{IngestPath, NodeClient, NodeConfig, NodeService};
-use epoch_rfq_quote::QuoteFields;
 use futures::StreamExt;
 use parking_lot::Mutex;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpSocket;
 
 mod common;
-use common::{CHAIN_ID, EPOCH, StaticChain, env, rollup, snapshot};
+use common::{EPOCH, StaticChain, env, snapshot};
+use epoch_rfq_testkit::measure::{mib, ms, percentile, vm_rss_kib};
 
 /// Sockets per attacker process (the file-handle limit is often 20,000).
 const SOCKETS_PER_CHILD: u64 = 16_000;
 /// A connection closed by the server this soon after it was opened was refused at accept (the
 /// edge's timeouts are seconds).
 const REFUSED_WITHIN: Duration = Duration::from_millis(1000);
-
-fn vm_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
 
 /// The value of a series in the node's metrics.
 fn metric(node: &NodeService, series: &str) -> f64 {
@@ -242,27 +212,6 @@ async fn attacker_main() {
 
 // ------------------------------------------------------------------ the node and honest client
 
-fn key(i: u64) -> PrivateKeySigner {
-    let mut b = [0u8; 32];
-    b[24..].copy_from_slice(&(i + 1).to_be_bytes());
-    b[0] = 0x33;
-    PrivateKeySigner::from_slice(&b).expect("key")
-}
-
-fn quote_fields(prover: Address) -> QuoteFields {
-    QuoteFields {
-        prover,
-        epoch_number: U256::from(EPOCH),
-        epoch_init_block: U256::from(57),
-        epoch_final_block: U256::from(64),
-        total_fees: U256::from(123_000),
-        rollup_address: rollup(),
-        basis_point_fee: 250,
-        bond_amount: U256::from(1_000_000),
-        valid_until_slot: U256::from(67),
-    }
-}
-
 /// Splits the attack into per-child job lists of at most `SOCKETS_PER_CHILD` sockets.
 fn plan(idle: u64, idle_addrs: u64, slow: u64, slow_addrs: u64) -> Vec<Vec<Job>> {
     let mut jobs = Vec::new();
@@ -320,9 +269,7 @@ async fn node_main() {
         .expect("node starts");
     let service = node.service().clone();
     for i in 0..10 {
-        let q = quote_fields(key(i).address())
-            .sign(&key(i), CHAIN_ID)
-            .expect("sign");
+        let q = epoch_rfq_testkit::sample::quote(i);
         service
             .add_quote(&q, IngestPath::Local)
             .await

@@ -43,7 +43,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 mod common;
-use common::{CHAIN_ID, EPOCH, StaticChain, env, rollup, snapshot};
+use common::{CHAIN_ID, EPOCH, StaticChain, env, snapshot};
+use epoch_rfq_testkit::measure::{mib, ms, percentile, vm_rss_kib};
 
 /// The bench's L1 view: the fixed snapshot, and escrow lookups that take `escrow_delay` (and
 /// answer "unknown", so the check is skipped).
@@ -95,17 +96,13 @@ fn key(tag: u8, i: u64) -> PrivateKeySigner {
     PrivateKeySigner::from_slice(&b).expect("valid key")
 }
 
+/// The sample epoch's fields (`epoch_rfq_testkit::sample`) with this epoch, fee and bond.
 fn fields(prover: Address, epoch: u64, bps: u32, bond: u64) -> QuoteFields {
     QuoteFields {
-        prover,
         epoch_number: U256::from(epoch),
-        epoch_init_block: U256::from(57),
-        epoch_final_block: U256::from(64),
-        total_fees: U256::from(123_000),
-        rollup_address: rollup(),
         basis_point_fee: bps,
         bond_amount: U256::from(bond),
-        valid_until_slot: U256::from(67),
+        ..epoch_rfq_testkit::sample::fields_for(prover)
     }
 }
 
@@ -166,34 +163,6 @@ fn attacker_payloads(n: u64, kinds: &[Kind], rng: &mut Rng) -> Vec<(Kind, Vec<u8
             (kind, payload)
         })
         .collect()
-}
-
-fn vm_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 async fn wait_until(what: &str, secs: u64, mut cond: impl AsyncFnMut() -> bool) {

@@ -12,43 +12,25 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use alloy_primitives::U256;
-use alloy_signer_local::PrivateKeySigner;
-use epoch_rfq_node::{ChainSnapshot, EpochView, NodeConfig, NodeService, PoolConfig, TimeParams};
+use epoch_rfq_node::{NodeConfig, NodeService, PoolConfig};
 use epoch_rfq_quote::QuoteFields;
 
 mod common;
-use common::{CHAIN_ID, StaticChain, env, rollup};
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
+use common::{StaticChain, env};
+use epoch_rfq_testkit::measure::percentile;
+use epoch_rfq_testkit::sample;
 
 /// Request bodies for `n` distinct provers (index offset `from`).
 fn bodies(from: usize, n: usize) -> Vec<String> {
     (from..from + n)
         .map(|i| {
-            let mut b = [0u8; 32];
-            b[0] = 0x44;
-            b[24..].copy_from_slice(&(i as u64 + 1).to_be_bytes());
-            let key = PrivateKeySigner::from_slice(&b).expect("valid key");
-            let q = QuoteFields {
-                prover: key.address(),
-                epoch_number: U256::from(7),
-                epoch_init_block: U256::from(57),
-                epoch_final_block: U256::from(64),
-                total_fees: U256::from(123_000),
-                rollup_address: rollup(),
-                basis_point_fee: (i % 10_001) as u32,
-                bond_amount: U256::from(1_000_000),
-                valid_until_slot: U256::from(67),
-            }
-            .sign(&key, CHAIN_ID)
-            .expect("sign");
+            let q = sample::sign(
+                i,
+                QuoteFields {
+                    basis_point_fee: (i % 10_001) as u32,
+                    ..sample::fields(i)
+                },
+            );
             format!(
                 r#"{{"jsonrpc":"2.0","id":{i},"method":"node_addEpochProofQuote","params":[{}]}}"#,
                 q.to_json_string()
@@ -122,17 +104,7 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async move {
-        let snapshot = ChainSnapshot {
-            chain_id: CHAIN_ID,
-            rollup_address: rollup(),
-            l1_block_number: 300,
-            l1_timestamp: 1_700_000_000,
-            current_slot: 65,
-            time: TimeParams::SANDBOX,
-            epoch_to_prove: Some(EpochView::new(7).with_contents(57, 64, U256::from(123_000))),
-            just_completed_epoch: None,
-            min_bond: U256::from(1000),
-        };
+        let snapshot = sample::snapshot();
         let config = NodeConfig {
             rate_limit_per_sec: 0,
             pool: PoolConfig {

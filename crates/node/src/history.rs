@@ -987,7 +987,7 @@ fn summary(
     let proof = events.iter().find(|e| e.kind == "proven");
     let slashed = has("slashed");
     let claim_phase = snap.map(|s| {
-        let start = s.time.first_slot(epoch.saturating_add(1));
+        let start = s.time.epoch_start_slot(epoch.saturating_add(1));
         (start, s.time.claim_phase_end(epoch).saturating_sub(1))
     });
     let state = if proof.is_some() {
@@ -1010,8 +1010,8 @@ fn summary(
             let end_slot = last + 1;
             let genesis = s
                 .l1_timestamp
-                .saturating_sub(s.current_slot.saturating_mul(s.time.slot_duration_secs));
-            let end = genesis.saturating_add(end_slot.saturating_mul(s.time.slot_duration_secs));
+                .saturating_sub(s.current_slot.saturating_mul(s.time.slot_duration));
+            let end = genesis.saturating_add(end_slot.saturating_mul(s.time.slot_duration));
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(s.l1_timestamp, |d| d.as_secs());

@@ -3,7 +3,7 @@
 
 use alloy_primitives::{Address, B256, U256};
 use epoch_rfq_l1::{EpochRange, L1Client};
-use epoch_rfq_pool::{ChainSnapshot, EpochView, TimeParams};
+use epoch_rfq_pool::{ChainSnapshot, EpochView};
 use futures::future::BoxFuture;
 
 use crate::chain::{ChainView, ChainViewError};
@@ -59,15 +59,11 @@ impl L1ChainView {
         };
         Ok(ChainSnapshot {
             chain_id: info.chain_id,
-            rollup_address: info.rollup,
+            rollup_address: info.contracts.rollup,
             l1_block_number,
             l1_timestamp,
             current_slot,
-            time: TimeParams {
-                slot_duration_secs: time.slot_duration,
-                epoch_duration_slots: time.epoch_duration,
-                claim_window_slots: time.claim_window,
-            },
+            time,
             epoch_to_prove,
             just_completed_epoch,
             min_bond: info.min_bond,
@@ -213,12 +209,6 @@ impl ChainView for L1ChainView {
     }
 
     fn l1_contract_addresses(&self) -> L1ContractAddresses {
-        let info = self.client.info();
-        L1ContractAddresses {
-            rollup_address: info.rollup,
-            proof_commitment_escrow_address: Some(info.escrow),
-            fee_token_address: Some(info.fee_token),
-            verifier_address: Some(info.verifier),
-        }
+        L1ContractAddresses::from(self.client.contracts())
     }
 }

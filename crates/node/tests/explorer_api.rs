@@ -123,16 +123,10 @@ async fn wait_for(url: &str, done: impl Fn(&Value) -> bool) -> Value {
     );
 }
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("epoch-rfq-explorer-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
 #[tokio::test]
 async fn auction_history_shows_quotes_outcomes_and_l1_events_and_survives_a_restart() {
     bounded(60, async {
-        let dir = temp_dir("restart");
+        let dir = epoch_rfq_testkit::TempDir::new("explorer-restart");
         let chain = EventChain::new();
         let node = NodeService::spawn(config(Some(&dir), 100), chain.clone(), None)
             .await
@@ -181,7 +175,7 @@ async fn auction_history_shows_quotes_outcomes_and_l1_events_and_survives_a_rest
                 )
             })
             .collect();
-        let hex = |i: u64| format!("{:#x}", key(i).address());
+        let hex = |i: usize| format!("{:#x}", key(i).address());
         assert_eq!(
             outcomes,
             vec![
@@ -285,7 +279,6 @@ async fn auction_history_shows_quotes_outcomes_and_l1_events_and_survives_a_rest
             chain.reads.lock()
         );
         node.shutdown().await;
-        let _ = std::fs::remove_dir_all(dir);
     })
     .await;
 }

@@ -12,7 +12,11 @@ use std::time::Duration;
 use common::*;
 use epoch_rfq_node::*;
 use epoch_rfq_p2p::{IncomingMessage, Keypair, P2pConfig, P2pHandle, P2pService};
+use epoch_rfq_testkit::wait_until;
 use tokio::sync::mpsc;
+
+/// How long a gossip step may take before the test fails.
+const WAIT: Duration = Duration::from_secs(15);
 
 async fn p2p(bootstrap: Option<&P2pHandle>) -> (P2pHandle, mpsc::Receiver<IncomingMessage>) {
     let mut config = P2pConfig::local(Keypair::generate_ed25519());
@@ -34,17 +38,6 @@ async fn node(bootstrap: Option<&P2pHandle>, chain: Arc<FakeChain>) -> NodeHandl
         .unwrap()
 }
 
-async fn wait_until(what: &str, mut cond: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while !cond().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 async fn meshed(h: &P2pHandle) -> bool {
     !h.mesh_peers().await.unwrap_or_default().is_empty()
 }
@@ -60,11 +53,11 @@ async fn quotes_propagate_and_invalid_ones_are_not_forwarded() {
         let (attacker, _attacker_rx) = p2p(Some(&hub)).await;
         let p = |n: &NodeHandle| n.service().p2p().unwrap().clone();
         let (p1, p2, p3) = (p(&n1), p(&n2), p(&n3));
-        wait_until("n1 connected to 3 peers", async || {
+        wait_until("n1 connected to 3 peers", WAIT, async || {
             p1.connected_peers().await.unwrap().len() == 3
         })
         .await;
-        wait_until("meshes", async || {
+        wait_until("meshes", WAIT, async || {
             meshed(&p1).await && meshed(&p2).await && meshed(&p3).await && meshed(&attacker).await
         })
         .await;
@@ -77,7 +70,10 @@ async fn quotes_propagate_and_invalid_ones_are_not_forwarded() {
             .await
             .unwrap();
         for n in [&n1, &n3] {
-            wait_until("quote propagated", async || n.service().pool().len() == 1).await;
+            wait_until("quote propagated", WAIT, async || {
+                n.service().pool().len() == 1
+            })
+            .await;
             assert_eq!(n.service().pool().best(7).unwrap().quote(), &q);
         }
         assert_eq!(p1.metrics().accepted, 1);
@@ -97,7 +93,7 @@ async fn quotes_propagate_and_invalid_ones_are_not_forwarded() {
         attacker.publish(vec![1, 2, 3]).await.unwrap();
         let marker = valid(7);
         attacker.publish(marker.to_wire().to_vec()).await.unwrap();
-        wait_until("marker reached n3", async || {
+        wait_until("marker reached n3", WAIT, async || {
             n3.service().pool().get(7, key(7).address()).is_some()
         })
         .await;
@@ -145,7 +141,7 @@ async fn quotes_propagate_and_invalid_ones_are_not_forwarded() {
             },
         );
         attacker.publish(stale.to_wire().to_vec()).await.unwrap();
-        wait_until("stale ignored", async || p1.metrics().ignored >= 1).await;
+        wait_until("stale ignored", WAIT, async || p1.metrics().ignored >= 1).await;
         assert_eq!(p1.metrics().rejected, 2);
 
         attacker.shutdown().await;

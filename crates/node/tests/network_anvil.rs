@@ -14,7 +14,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alloy_primitives::{Address, U256, keccak256};
+use alloy_primitives::{Address, U256};
 use common::{bounded, post_json};
 use epoch_rfq_l1::alloy::signers::SignerSync;
 use epoch_rfq_l1::alloy::signers::local::PrivateKeySigner;
@@ -24,6 +24,7 @@ use epoch_rfq_node::rpc::codes;
 use epoch_rfq_node::*;
 use epoch_rfq_p2p::{IncomingMessage, Keypair, P2pConfig, P2pError, P2pHandle, P2pService};
 use epoch_rfq_quote::{EpochProofQuote, QuoteFields};
+use epoch_rfq_testkit::{chain, wait_until};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -38,7 +39,6 @@ const BOND: u64 = 5_000;
 const BLOCKS: [(u64, u64); 3] = [(1, 1_001), (2, 2_003), (3, 3_007)];
 
 /// Dev accounts.
-const DEPLOYER: usize = 0;
 const PROPOSER: usize = 1;
 /// Provers with an escrow deposit of `DEPOSIT`.
 const PROVERS: [usize; 3] = [2, 3, 4];
@@ -72,17 +72,6 @@ async fn gossip_service(
     P2pService::spawn(config).await.unwrap()
 }
 
-async fn wait_until(what: &str, deadline: Duration, mut cond: impl AsyncFnMut() -> bool) {
-    let until = tokio::time::Instant::now() + deadline;
-    while !cond().await {
-        assert!(
-            tokio::time::Instant::now() < until,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 /// Anvil, contracts, epoch 0 proposed and in its claim phase, five nodes meshed in a line.
 async fn network() -> Net {
     let t0 = Instant::now();
@@ -95,46 +84,28 @@ async fn network() -> Net {
     })
     .await
     .expect("anvil + deployment (run scripts/setup to install anvil)");
-    let owner = chain.client(DEPLOYER).await.unwrap();
     let proposer = chain.client(PROPOSER).await.unwrap();
     let reader = chain.reader().unwrap();
 
     // The proposer pays the blocks' fees to the Rollup.
     let fees: u64 = BLOCKS.iter().map(|(_, f)| f).sum();
-    owner
-        .mint(proposer.sender().unwrap(), U256::from(fees))
-        .await
-        .unwrap();
-    proposer
-        .approve(proposer.rollup_address(), U256::MAX)
+    chain
+        .fund(&[proposer.sender().unwrap()], U256::from(fees))
         .await
         .unwrap();
     // Provers: mint, approve the escrow, deposit.
     for i in PROVERS {
-        let prover = chain.client(i).await.unwrap();
-        let me = prover.sender().unwrap();
-        owner.mint(me, U256::from(DEPOSIT)).await.unwrap();
-        prover
-            .approve(prover.escrow_address(), U256::from(DEPOSIT))
-            .await
-            .unwrap();
-        prover.deposit(U256::from(DEPOSIT)).await.unwrap();
+        chain::fund_and_deposit(&chain, i, DEPOSIT).await;
         assert_eq!(
-            reader.available_for_bond(me).await.unwrap(),
+            reader
+                .available_for_bond(chain.address(i).unwrap())
+                .await
+                .unwrap(),
             U256::from(DEPOSIT)
         );
     }
-    for (slot, fees) in BLOCKS {
-        chain.advance_to_slot(slot).await.unwrap();
-        proposer
-            .propose(
-                U256::from(3),
-                U256::from(fees),
-                keccak256(format!("block in slot {slot}")),
-            )
-            .await
-            .unwrap();
-    }
+    let blocks: Vec<_> = BLOCKS.iter().map(|&(slot, fees)| (slot, 3, fees)).collect();
+    chain::propose_blocks(&chain, PROPOSER, &blocks).await;
     // Epoch 0 is complete and in its claim phase (slots 4 and 5).
     chain.advance_to_slot(EPOCH_SLOTS).await.unwrap();
     let range = reader.epoch_to_prove_range().await.unwrap().unwrap();
@@ -205,15 +176,8 @@ impl Net {
 
     /// Good fields for epoch 0 by `account`, valid to the end of the claim phase.
     fn fields(&self, account: usize, bps: u32) -> QuoteFields {
-        let time = self.chain.deployment().unwrap().time();
-        QuoteFields {
-            basis_point_fee: bps,
-            bond_amount: U256::from(BOND),
-            valid_until_slot: U256::from(time.claim_phase_last_slot(0)),
-            ..self
-                .range
-                .quote_fields(self.key(account).address(), self.reader.rollup_address())
-        }
+        let prover = self.key(account).address();
+        chain::claim_fields(&self.reader, &self.range, prover, bps, BOND)
     }
 
     fn sign(&self, account: usize, f: QuoteFields) -> EpochProofQuote {
@@ -563,17 +527,7 @@ async fn invalid_quotes_over_http_are_rejected_with_their_reason_and_not_forward
         // The prover without escrow deposits (on L1, through the client): after the nodes'
         // next refresh (which drops their escrow cache) the same quote is accepted and spreads.
         let poor = net.quote(NO_DEPOSIT, 500);
-        let owner = net.chain.client(DEPLOYER).await.unwrap();
-        let prover = net.chain.client(NO_DEPOSIT).await.unwrap();
-        owner
-            .mint(prover.sender().unwrap(), U256::from(BOND))
-            .await
-            .unwrap();
-        prover
-            .approve(prover.escrow_address(), U256::from(BOND))
-            .await
-            .unwrap();
-        prover.deposit(U256::from(BOND)).await.unwrap();
+        chain::fund_and_deposit(&net.chain, NO_DEPOSIT, BOND).await;
         wait_until(
             "quote accepted after the deposit",
             Duration::from_secs(10),

@@ -64,15 +64,9 @@ fn errors_name_the_bad_entry() {
     assert!(err.to_string().contains("/ip4/1.2.3.4/udp/x"), "{err}");
 }
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("epoch-rfq-p2p-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
 #[test]
 fn keypair_is_persisted_and_reloaded() {
-    let dir = temp_dir("key");
+    let dir = epoch_rfq_testkit::TempDir::new("p2p-key");
     let path = dir.join("nested").join("p2p.key");
     let first = load_or_create_keypair(&path).unwrap();
     let second = load_or_create_keypair(&path).unwrap();
@@ -95,13 +89,11 @@ fn keypair_is_persisted_and_reloaded() {
         std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
         1
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn corrupt_key_file_is_an_error_naming_the_path() {
-    let dir = temp_dir("corrupt");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = epoch_rfq_testkit::TempDir::created("p2p-corrupt");
     let path = dir.join("p2p.key");
     std::fs::write(&path, b"garbage").unwrap();
     let err = load_or_create_keypair(&path).unwrap_err();
@@ -109,12 +101,11 @@ fn corrupt_key_file_is_an_error_naming_the_path() {
     assert!(err.to_string().contains("p2p.key"), "{err}");
     // The file is left untouched for the operator to inspect.
     assert_eq!(std::fs::read(&path).unwrap(), b"garbage");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn roles_sharing_a_data_directory_get_distinct_stable_peer_ids() {
-    let dir = temp_dir("roles");
+    let dir = epoch_rfq_testkit::TempDir::new("p2p-roles");
     let node = load_or_create_role_keypair(&dir, "node").unwrap();
     let prover = load_or_create_role_keypair(&dir, "prover").unwrap();
     assert_ne!(
@@ -134,12 +125,11 @@ fn roles_sharing_a_data_directory_get_distinct_stable_peer_ids() {
     );
     let err = load_or_create_role_keypair(&dir, "../node").unwrap_err();
     assert!(err.to_string().contains("role"), "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn an_upgraded_node_keeps_its_peer_id_and_a_prover_does_not_take_it() {
-    let dir = temp_dir("legacy");
+    let dir = epoch_rfq_testkit::TempDir::new("p2p-legacy");
     let legacy = load_or_create_keypair(dir.join(LEGACY_KEY_FILE)).unwrap();
     let legacy_id = legacy.public().to_peer_id();
     // A prover in the same directory never takes the node's old key.
@@ -153,5 +143,4 @@ fn an_upgraded_node_keeps_its_peer_id_and_a_prover_does_not_take_it() {
     assert!(role_key_path(&dir, "node").is_file());
     let node_again = load_or_create_role_keypair(&dir, "node").unwrap();
     assert_eq!(node_again.public().to_peer_id(), legacy_id);
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -6,6 +6,8 @@
 //!
 //! Bytes per stored quote: `cargo bench -p epoch-rfq-pool --bench pool_bytes`.
 
+// The tests' fixtures: the snapshot of the shared sample epoch, quotes of many provers.
+#[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::hint::black_box;

@@ -7,6 +7,8 @@
 //! by `n`. The wire buffers are allocated before the measurement and not counted. glibc adds
 //! about 16 bytes of header per live allocation; that is reported too.
 
+// The tests' fixtures: the snapshot of the shared sample epoch, quotes of many provers.
+#[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::alloc::System;

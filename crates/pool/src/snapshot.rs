@@ -1,48 +1,7 @@
 //! The node's view of L1: plain data, refreshed from the chain each block.
 
 use alloy_primitives::{Address, U256};
-
-/// Time parameters of the Rollup, fixed at deployment (SPEC §3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TimeParams {
-    /// Seconds per L2 slot.
-    pub slot_duration_secs: u64,
-    /// Slots per epoch. A value of 0 is treated as 1 (so arithmetic never divides by zero).
-    pub epoch_duration_slots: u64,
-    /// Length of an epoch's claim phase, in slots, counted from the first slot of the next
-    /// epoch (`< epoch_duration_slots`).
-    pub claim_window_slots: u64,
-}
-
-impl TimeParams {
-    /// The sandbox defaults of SPEC §3: slot 4 s, epoch 8 slots, claim window 4 slots.
-    pub const SANDBOX: Self = Self {
-        slot_duration_secs: 4,
-        epoch_duration_slots: 8,
-        claim_window_slots: 4,
-    };
-
-    fn epoch_len(&self) -> u64 {
-        self.epoch_duration_slots.max(1)
-    }
-
-    /// The epoch a slot belongs to.
-    pub fn epoch_of_slot(&self, slot: u64) -> u64 {
-        slot / self.epoch_len()
-    }
-
-    /// First slot of `epoch` (saturating).
-    pub fn first_slot(&self, epoch: u64) -> u64 {
-        epoch.saturating_mul(self.epoch_len())
-    }
-
-    /// The first slot *after* `epoch`'s claim phase (exclusive end): the claim phase is
-    /// `[first_slot(epoch + 1), claim_phase_end(epoch))`.
-    pub fn claim_phase_end(&self, epoch: u64) -> u64 {
-        self.first_slot(epoch.saturating_add(1))
-            .saturating_add(self.claim_window_slots)
-    }
-}
+pub use epoch_rfq_quote::TimeParams;
 
 /// What the node knows of the contents of an epoch: the values a quote for it must carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

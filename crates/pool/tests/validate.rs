@@ -354,7 +354,7 @@ fn epoch_still_in_progress() {
     // The epoch to prove is the current one (nothing older is unproven): its contents are not
     // final, so quotes for it are refused until it ends.
     let mut snap = snapshot();
-    snap.current_slot = snap.time.first_slot(7) + 3;
+    snap.current_slot = snap.time.epoch_start_slot(7) + 3;
     snap.epoch_to_prove = Some(EpochView::new(7));
     let e = check_with(fields(0), &snap).unwrap_err();
     assert_eq!(e.code(), "epoch_not_complete");
@@ -367,6 +367,6 @@ fn epoch_still_in_progress() {
         "epoch_not_complete"
     );
     // Once it has ended, the same quote passes.
-    snap.current_slot = snap.time.first_slot(8);
+    snap.current_slot = snap.time.epoch_start_slot(8);
     check_with(fields(0), &snap).unwrap();
 }

@@ -934,7 +934,7 @@ fn collection_over(time: &TimeParams, epoch: u64, slot: u64, now: u64, window: D
 #[cfg(test)]
 mod tests {
     use epoch_rfq_l1::alloy::providers::{Provider, ProviderBuilder};
-    use epoch_rfq_l1::{RollupInfo, TimeParams};
+    use epoch_rfq_l1::{ContractAddresses, RollupInfo, TimeParams};
 
     use super::*;
     use crate::source::MemoryQuoteSource;
@@ -946,10 +946,12 @@ mod tests {
             .erased();
         let info = RollupInfo {
             chain_id: 31337,
-            rollup: Address::repeat_byte(1),
-            escrow: Address::repeat_byte(2),
-            fee_token: Address::repeat_byte(3),
-            verifier: Address::repeat_byte(4),
+            contracts: ContractAddresses {
+                rollup: Address::repeat_byte(1),
+                escrow: Address::repeat_byte(2),
+                fee_token: Address::repeat_byte(3),
+                verifier: Address::repeat_byte(4),
+            },
             time: TimeParams {
                 genesis: 0,
                 slot_duration,

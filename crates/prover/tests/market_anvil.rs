@@ -17,15 +17,6 @@ use epoch_rfq_prover::ledger::{Commitment, Ledger, LedgerSettings, Snapshot, Sta
 use epoch_rfq_prover::market::{LEDGER_KEY, shared_ledger};
 use epoch_rfq_prover::{DevProver, JobState, ProverEvent, ProverStore};
 
-const TEST_LIMIT: Duration = Duration::from_secs(60);
-
-async fn bounded(test: impl Future<Output = ()>) {
-    init_tracing();
-    tokio::time::timeout(TEST_LIMIT, test)
-        .await
-        .expect("the test finishes within its time limit");
-}
-
 fn cost_file(
     dir: &Path,
     bond: u64,
@@ -91,8 +82,8 @@ async fn the_cheaper_cost_model_wins_and_the_loser_learns_the_winning_fee() {
         fund(&chain, OTHER_PROVER, WALLET).await;
         propose_epoch0(&chain).await;
 
-        let cheap_dir = data_dir("market-cheap");
-        let dear_dir = data_dir("market-dear");
+        let cheap_dir = TempDir::new("market-cheap");
+        let dear_dir = TempDir::new("market-dear");
         let cheap_cost = cost_file(&cheap_dir, 1_000, 100, 1, 1.0);
         let dear_cost = cost_file(&dear_dir, 1_000, 1_000, 10, 1.0);
         let mut cheap = cost_node(&chain, PROVER, &cheap_dir, &cheap_cost).await;
@@ -123,7 +114,7 @@ async fn the_cheaper_cost_model_wins_and_the_loser_learns_the_winning_fee() {
         claim_as_proposer(&chain, &cheap_quote).await;
         let (state, note) = job_end(&mut cheap.events, 0, 20).await;
         assert_eq!(state, JobState::Completed, "{note}");
-        wait_for(&mut dear.events, 10, "the claim", |e| match e {
+        next_event(&mut dear.events, 10, "the claim", |e| match e {
             ProverEvent::ClaimSeen { ours: false, .. } => Some(()),
             _ => None,
         })
@@ -162,7 +153,7 @@ async fn the_ledger_refuses_quotes_that_would_over_commit() {
 
         // Prover 1 has a quote for a later epoch still claimable (from before a restart) that
         // promises 150,000 of its 200,000: a second bond of 150,000 would over-commit.
-        let bond_dir = data_dir("market-bond");
+        let bond_dir = TempDir::new("market-bond");
         let bond_cost = cost_file(&bond_dir, 150_000, 100, 1, 1.0);
         {
             let store = ProverStore::open(&bond_dir).expect("store");
@@ -185,7 +176,7 @@ async fn the_ledger_refuses_quotes_that_would_over_commit() {
         }
         // Prover 2 proves slowly: 1,000 s per epoch cannot fit before the deadline (slot 8,
         // two 30 s slots after the claim phase).
-        let slow_dir = data_dir("market-slow");
+        let slow_dir = TempDir::new("market-slow");
         let slow_cost = cost_file(&slow_dir, 1_000, 100, 1, 1_000.0);
         let mut bond_limited = cost_node(&chain, PROVER, &bond_dir, &bond_cost).await;
         let mut slow = cost_node(&chain, OTHER_PROVER, &slow_dir, &slow_cost).await;
@@ -193,7 +184,7 @@ async fn the_ledger_refuses_quotes_that_would_over_commit() {
         let slow_handle = slow.node.start().await.expect("start");
 
         chain.advance_to_epoch(1).await.expect("advance");
-        let (reason, detail) = wait_for(&mut bond_limited.events, 10, "no quote", |e| match e {
+        let (reason, detail) = next_event(&mut bond_limited.events, 10, "no quote", |e| match e {
             ProverEvent::NoQuote { reason, detail, .. } => Some((*reason, detail.clone())),
             _ => None,
         })
@@ -203,7 +194,7 @@ async fn the_ledger_refuses_quotes_that_would_over_commit() {
             detail.contains("150000 promised by 1 claimable quote"),
             "{detail}"
         );
-        let (reason, detail) = wait_for(&mut slow.events, 10, "no quote", |e| match e {
+        let (reason, detail) = next_event(&mut slow.events, 10, "no quote", |e| match e {
             ProverEvent::NoQuote { reason, detail, .. } => Some((*reason, detail.clone())),
             _ => None,
         })
@@ -224,7 +215,7 @@ async fn the_ledger_survives_a_restart() {
         let chain = chain().await;
         fund(&chain, PROVER, WALLET).await;
         propose_epoch0(&chain).await;
-        let dir = data_dir("market-restart");
+        let dir = TempDir::new("market-restart");
         let cost = cost_file(&dir, 1_000, 100, 1, 1.0);
 
         let parts = cost_node(&chain, PROVER, &dir, &cost).await;

@@ -22,21 +22,12 @@ use epoch_rfq_prover::{
 };
 use futures::future::BoxFuture;
 
-const TEST_LIMIT: Duration = Duration::from_secs(60);
-
 fn simple() -> Arc<SimpleQuoteProvider> {
     Arc::new(SimpleQuoteProvider::new(100, U256::from(1_000)))
 }
 
 fn dev() -> Arc<DevProver> {
     Arc::new(DevProver::new(Duration::ZERO))
-}
-
-async fn bounded(test: impl Future<Output = ()>) {
-    init_tracing();
-    tokio::time::timeout(TEST_LIMIT, test)
-        .await
-        .expect("test finished within its time limit");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,7 +39,7 @@ async fn start_tops_up_to_target_and_refuses_an_unfunded_wallet() {
         let me = address(&chain, PROVER).await;
         assert_eq!(reader.deposits(me).await.unwrap(), U256::ZERO);
 
-        let dir = data_dir("topup");
+        let dir = TempDir::new("topup");
         let parts = node(&chain, PROVER, &dir, simple(), dev()).await;
         let handle = parts.node.start().await.expect("start tops up");
         assert_eq!(reader.deposits(me).await.unwrap(), U256::from(TARGET));
@@ -68,7 +59,7 @@ async fn start_tops_up_to_target_and_refuses_an_unfunded_wallet() {
 
         // A wallet that cannot cover the top-up: the start fails and says how much is missing.
         fund(&chain, OTHER_PROVER, 50_000).await;
-        let dir_poor = data_dir("poor");
+        let dir_poor = TempDir::new("poor");
         let parts = node(&chain, OTHER_PROVER, &dir_poor, simple(), dev()).await;
         let err = parts.node.start().await.expect_err("cannot top up");
         assert!(
@@ -103,7 +94,7 @@ async fn a_recorded_deposit_is_settled_not_repeated() {
             .deposit_with_approval(U256::from(TARGET))
             .await
             .unwrap();
-        let dir = data_dir("recorded");
+        let dir = TempDir::new("recorded");
         {
             let store = epoch_rfq_prover::ProverStore::open(&dir).unwrap();
             store
@@ -133,7 +124,7 @@ async fn quotes_a_completed_epoch_once_then_proves_the_claim_and_gets_paid() {
         let reader = chain.reader().unwrap();
         let blocks = propose_epoch0(&chain).await;
 
-        let dir = data_dir("happy");
+        let dir = TempDir::new("happy");
         let mut parts = node(&chain, PROVER, &dir, simple(), dev()).await;
         let handle = parts.node.start().await.expect("start");
         // Epoch 0 is not complete yet: no quote.
@@ -172,7 +163,7 @@ async fn quotes_a_completed_epoch_once_then_proves_the_claim_and_gets_paid() {
             .await
             .expect("claim");
         let claimed = Instant::now();
-        let resumed = wait_for(&mut parts.events, 10, "job start", |e| match e {
+        let resumed = next_event(&mut parts.events, 10, "job start", |e| match e {
             ProverEvent::JobStarted { epoch: 0, resumed } => Some(*resumed),
             _ => None,
         })
@@ -242,11 +233,11 @@ async fn pricing_service_zero_fee_quotes_and_garbage_or_timeout_does_not() {
         .await;
         let provider =
             |url: String| Arc::new(HttpQuoteProvider::new(url, Duration::from_millis(200), 0));
-        let dir_zero = data_dir("zero");
+        let dir_zero = TempDir::new("zero");
         let zero_node = node(&chain, 2, &dir_zero, provider(zero), dev()).await;
-        let dir_garbage = data_dir("garbage");
+        let dir_garbage = TempDir::new("garbage");
         let garbage_node = node(&chain, 3, &dir_garbage, provider(garbage), dev()).await;
-        let dir_slow = data_dir("slow");
+        let dir_slow = TempDir::new("slow");
         let slow_node = node(&chain, 4, &dir_slow, provider(slow), dev()).await;
         let handles = [
             zero_node.node.start().await.unwrap(),
@@ -260,7 +251,7 @@ async fn pricing_service_zero_fee_quotes_and_garbage_or_timeout_does_not() {
         quotes[0].verify(chain.chain_id()).unwrap();
 
         let mut garbage_events = garbage_node.events;
-        let reason = wait_for(&mut garbage_events, 10, "garbage no-quote", |e| match e {
+        let reason = next_event(&mut garbage_events, 10, "garbage no-quote", |e| match e {
             ProverEvent::NoQuote {
                 epoch: 0, reason, ..
             } => Some(*reason),
@@ -269,7 +260,7 @@ async fn pricing_service_zero_fee_quotes_and_garbage_or_timeout_does_not() {
         .await;
         assert_eq!(reason, "not_json");
         let mut slow_events = slow_node.events;
-        let reason = wait_for(&mut slow_events, 10, "timeout no-quote", |e| match e {
+        let reason = next_event(&mut slow_events, 10, "timeout no-quote", |e| match e {
             ProverEvent::NoQuote {
                 epoch: 0, reason, ..
             } => Some(*reason),
@@ -296,7 +287,7 @@ async fn a_restart_mid_job_resumes_and_completes_once() {
         let me = address(&chain, PROVER).await;
         let reader = chain.reader().unwrap();
         let blocks = propose_epoch0(&chain).await;
-        let dir = data_dir("restart");
+        let dir = TempDir::new("restart");
 
         // First run: a slow prover, stopped while the job is proving.
         let slow = Arc::new(DevProver::new(Duration::from_secs(30)));
@@ -306,7 +297,7 @@ async fn a_restart_mid_job_resumes_and_completes_once() {
         let quote = wait_quotes(&first.sink, 1, 10).await.remove(0);
         let balance_before = reader.balance_of(me).await.unwrap();
         claim_as_proposer(&chain, &quote).await;
-        wait_for(&mut first.events, 10, "job start", |e| {
+        next_event(&mut first.events, 10, "job start", |e| {
             matches!(e, ProverEvent::JobStarted { epoch: 0, .. }).then_some(())
         })
         .await;
@@ -319,7 +310,7 @@ async fn a_restart_mid_job_resumes_and_completes_once() {
         // Second run on the same data directory.
         let mut second = node(&chain, PROVER, &dir, simple(), dev()).await;
         let handle = second.node.start().await.unwrap();
-        let resumed = wait_for(&mut second.events, 10, "job resume", |e| match e {
+        let resumed = next_event(&mut second.events, 10, "job resume", |e| match e {
             ProverEvent::JobStarted { epoch: 0, resumed } => Some(*resumed),
             _ => None,
         })
@@ -354,11 +345,11 @@ async fn a_claim_for_another_prover_starts_nothing() {
         fund(&chain, PROVER, WALLET).await;
         fund(&chain, OTHER_PROVER, WALLET).await;
         propose_epoch0(&chain).await;
-        let dir_ours = data_dir("ours");
+        let dir_ours = TempDir::new("ours");
         let mut ours = node(&chain, PROVER, &dir_ours, simple(), dev()).await;
         // Their proof takes a while, so the claim stays the current one for a few polls.
         let their_prover = Arc::new(DevProver::new(Duration::from_millis(1_500)));
-        let dir_theirs = data_dir("theirs");
+        let dir_theirs = TempDir::new("theirs");
         let mut theirs = node(&chain, OTHER_PROVER, &dir_theirs, simple(), their_prover).await;
         let our_handle = ours.node.start().await.unwrap();
         let their_handle = theirs.node.start().await.unwrap();
@@ -366,13 +357,13 @@ async fn a_claim_for_another_prover_starts_nothing() {
         let quote = wait_quotes(&theirs.sink, 1, 10).await.remove(0);
         wait_quotes(&ours.sink, 1, 10).await;
         claim_as_proposer(&chain, &quote).await;
-        let ours_flag = wait_for(&mut ours.events, 10, "claim seen", |e| match e {
+        let ours_flag = next_event(&mut ours.events, 10, "claim seen", |e| match e {
             ProverEvent::ClaimSeen { ours, .. } => Some(*ours),
             _ => None,
         })
         .await;
         assert!(!ours_flag);
-        wait_for(&mut theirs.events, 20, "their job end", |e| {
+        next_event(&mut theirs.events, 20, "their job end", |e| {
             matches!(
                 e,
                 ProverEvent::JobFinished {
@@ -425,7 +416,7 @@ async fn a_transient_proving_failure_is_retried_and_the_job_completes() {
             failed: std::sync::atomic::AtomicBool::new(false),
             inner: DevProver::new(Duration::ZERO),
         });
-        let dir = data_dir("fails-once");
+        let dir = TempDir::new("fails-once");
         let mut parts = node(&chain, PROVER, &dir, simple(), prover).await;
         let handle = parts.node.start().await.unwrap();
         chain.advance_to_epoch(1).await.unwrap();
@@ -456,7 +447,7 @@ async fn a_failing_command_prover_fails_the_job_with_its_stderr() {
             "echo boom >&2; exit 3",
             Duration::from_secs(10),
         ));
-        let dir_command = data_dir("command");
+        let dir_command = TempDir::new("command");
         let mut parts = node(&chain, PROVER, &dir_command, simple(), prover).await;
         let handle = parts.node.start().await.unwrap();
         chain.advance_to_epoch(1).await.unwrap();
@@ -484,13 +475,13 @@ async fn a_claim_that_vanishes_cancels_the_job() {
         propose_epoch0(&chain).await;
         // A prover that would take far longer than the test.
         let slow = Arc::new(DevProver::new(Duration::from_secs(300)));
-        let dir_cancel = data_dir("cancel");
+        let dir_cancel = TempDir::new("cancel");
         let mut parts = node(&chain, PROVER, &dir_cancel, simple(), slow).await;
         let handle = parts.node.start().await.unwrap();
         chain.advance_to_epoch(1).await.unwrap();
         let quote = wait_quotes(&parts.sink, 1, 10).await.remove(0);
         claim_as_proposer(&chain, &quote).await;
-        wait_for(&mut parts.events, 10, "job start", |e| {
+        next_event(&mut parts.events, 10, "job start", |e| {
             matches!(e, ProverEvent::JobStarted { epoch: 0, .. }).then_some(())
         })
         .await;
@@ -513,7 +504,7 @@ async fn a_claim_that_disappears_in_a_reorg_and_comes_back_keeps_the_job() {
         fund(&chain, PROVER, WALLET).await;
         propose_epoch0(&chain).await;
         let slow = Arc::new(DevProver::new(Duration::from_secs(300)));
-        let dir = data_dir("reorg");
+        let dir = TempDir::new("reorg");
         let mut parts = node(&chain, PROVER, &dir, simple(), slow).await;
         let handle = parts.node.start().await.unwrap();
         chain.advance_to_epoch(1).await.unwrap();
@@ -525,7 +516,7 @@ async fn a_claim_that_disappears_in_a_reorg_and_comes_back_keeps_the_job() {
             .unwrap();
         let proposer = chain.client(PROPOSER).await.unwrap();
         proposer.claim_epoch_proof_right(&quote).await.unwrap();
-        wait_for(&mut parts.events, 10, "job start", |e| {
+        next_event(&mut parts.events, 10, "job start", |e| {
             matches!(e, ProverEvent::JobStarted { epoch: 0, .. }).then_some(())
         })
         .await;
@@ -561,14 +552,14 @@ async fn a_ws_subscription_detects_the_claim_without_waiting_for_a_poll() {
         fund(&chain, PROVER, WALLET).await;
         let blocks = propose_epoch0(&chain).await;
         let signer = chain.signer(PROVER).unwrap();
-        let rollup = chain.deployment().unwrap().rollup;
+        let rollup = chain.deployment().unwrap().contracts.rollup;
         let l1 = epoch_rfq_l1::L1Client::connect(&chain.ws_url(), rollup, Some(signer.clone()))
             .await
             .expect("ws client");
         let mut settings = settings();
         settings.polling_interval = Duration::from_secs(30);
         settings.subscribe_claims = true;
-        let dir_ws = data_dir("ws");
+        let dir_ws = TempDir::new("ws");
         let mut parts = node_with(&chain, l1, settings, PROVER, &dir_ws, simple(), dev());
         let handle = parts.node.start().await.unwrap();
         // Let the first (immediate) tick pass; the next poll is 30 s away.
@@ -586,7 +577,7 @@ async fn a_ws_subscription_detects_the_claim_without_waiting_for_a_poll() {
         let claim_sent = Instant::now();
         proposer.claim_epoch_proof_right(&quote).await.unwrap();
         let claimed = Instant::now();
-        wait_for(&mut parts.events, 5, "job start", |e| {
+        next_event(&mut parts.events, 5, "job start", |e| {
             matches!(e, ProverEvent::JobStarted { epoch: 0, .. }).then_some(())
         })
         .await;
@@ -640,7 +631,7 @@ async fn an_expired_quote_is_replaced_while_the_epoch_is_claimable() {
             first_expires: true,
             ..Expiring::default()
         });
-        let dir_expiring = data_dir("expiring");
+        let dir_expiring = TempDir::new("expiring");
         let parts = node(&chain, PROVER, &dir_expiring, pricing.clone(), dev()).await;
         let handle = parts.node.start().await.unwrap();
         chain.advance_to_epoch(1).await.unwrap();
@@ -670,7 +661,7 @@ async fn a_restarted_node_resends_its_stored_quote_not_a_new_one() {
         let chain = chain().await;
         fund(&chain, PROVER, WALLET).await;
         propose_epoch0(&chain).await;
-        let dir = data_dir("resend");
+        let dir = TempDir::new("resend");
         let first = node(&chain, PROVER, &dir, simple(), dev()).await;
         let handle = first.node.start().await.unwrap();
         chain.advance_to_epoch(1).await.unwrap();
@@ -681,7 +672,7 @@ async fn a_restarted_node_resends_its_stored_quote_not_a_new_one() {
         let pricing = Arc::new(Expiring::default());
         let mut second = node(&chain, PROVER, &dir, pricing.clone(), dev()).await;
         let handle = second.node.start().await.unwrap();
-        let resend = wait_for(&mut second.events, 10, "quote resent", |e| match e {
+        let resend = next_event(&mut second.events, 10, "quote resent", |e| match e {
             ProverEvent::QuoteSent {
                 epoch: 0, resend, ..
             } => Some(*resend),
@@ -744,7 +735,7 @@ async fn in_real_time_an_epoch_is_quoted_claimed_and_proven() {
         let mut settings = settings();
         settings.polling_interval = Duration::from_millis(200);
         let l1 = chain.client(PROVER).await.unwrap();
-        let dir_realtime = data_dir("realtime");
+        let dir_realtime = TempDir::new("realtime");
         let mut parts = node_with(&chain, l1, settings, PROVER, &dir_realtime, simple(), dev());
         let handle = parts.node.start().await.unwrap();
         let quote = wait_quotes(&parts.sink, 1, 20).await.remove(0);
@@ -812,7 +803,7 @@ async fn with_confirmations_an_epoch_is_quoted_only_once_its_end_is_deep() {
                     confirmations: 2,
                     ..Default::default()
                 });
-        let dir = data_dir("confirmations");
+        let dir = TempDir::new("confirmations");
         let parts = node_with(&chain, l1, settings(), PROVER, &dir, simple(), dev());
         let handle = parts.node.start().await.expect("start");
         chain.advance_to_epoch(1).await.unwrap();

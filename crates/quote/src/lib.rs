@@ -52,6 +52,7 @@ pub mod backend;
 mod eip712;
 mod error;
 pub mod json;
+pub mod time;
 
 pub use eip712::{
     EIP712_DOMAIN_NAME, EIP712_DOMAIN_TYPE_STRING, EIP712_DOMAIN_TYPEHASH, EIP712_DOMAIN_VERSION,
@@ -59,6 +60,7 @@ pub use eip712::{
 };
 pub use error::QuoteError;
 pub use json::uint_from_json;
+pub use time::TimeParams;
 
 /// Length of the wire form (SPEC §2.3): 1 + 20 + 4×32 + 20 + 4 + 2×32 + 65.
 pub const WIRE_LEN: usize = 302;

@@ -175,7 +175,7 @@ pub async fn measure(
 /// one purpose, two transactions.
 async fn duplicates(sandbox: &Sandbox, epochs: &RangeInclusive<u64>) -> Result<u64> {
     let provider = sandbox.reader().provider();
-    let rollup = sandbox.deployment().rollup;
+    let rollup = sandbox.deployment().contracts.rollup;
     let head = provider.get_block_number().await?;
     let mut mined: BTreeMap<(&'static str, u64), u64> = BTreeMap::new();
     for number in 0..=head {

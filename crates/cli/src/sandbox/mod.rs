@@ -94,7 +94,7 @@ impl fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sandbox")
             .field("l1", &self.chain.url())
-            .field("rollup", &self.deployment.rollup)
+            .field("rollup", &self.deployment.contracts.rollup)
             .field("provers", &self.provers)
             .finish_non_exhaustive()
     }
@@ -286,7 +286,7 @@ impl Sandbox {
                 *address,
                 &options,
                 &provers_l1,
-                deployment.rollup,
+                deployment.contracts.rollup,
                 &node_url,
                 &node_p2p_addr,
                 &pricing_url,
@@ -492,7 +492,7 @@ impl Sandbox {
         ));
         line(format!(
             "  contracts Rollup {}  escrow {}  FeeToken {}",
-            d.rollup, d.escrow, d.fee_token
+            d.contracts.rollup, d.contracts.escrow, d.contracts.fee_token
         ));
         line(format!(
             "  time      slot {} s, epoch {} slots ({} s), claim window {} slots, min bond {}",
@@ -582,7 +582,7 @@ async fn mint_all(
     funding: &[(Address, U256)],
 ) -> Result<()> {
     let provider = chain.wallet_provider(0)?;
-    let token = epoch_rfq_l1::bindings::FeeToken::new(deployment.fee_token, provider);
+    let token = epoch_rfq_l1::bindings::FeeToken::new(deployment.contracts.fee_token, provider);
     let mut pending = Vec::new();
     for (to, amount) in funding {
         let tx = token

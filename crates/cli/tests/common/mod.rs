@@ -10,18 +10,9 @@ use epoch_rfq::sandbox::{ProverPricing, ProverSpec, QuotePath, SandboxEvent, San
 use epoch_rfq_l1::L1Client;
 use epoch_rfq_l1::bindings::{FeeToken, ProofCommitmentEscrow};
 
-/// A fresh data folder for one test.
+/// A fresh data folder for one test, kept afterwards (the sandbox's files, for inspection).
 pub fn data_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "epoch-rfq-e2e-{test}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    epoch_rfq_testkit::TempDir::new(&format!("e2e-{test}")).keep()
 }
 
 /// Sandbox options for tests: 2 s slots, 4-slot epochs, a 3-slot claim window, any free node

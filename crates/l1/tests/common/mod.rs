@@ -1,8 +1,6 @@
-//! Shared set-up of the anvil integration tests.
+//! Set-up of this crate's anvil tests (the world of roles is this crate's own; testkit's `anvil`
+//! helpers build on this crate, so its tests take only testkit's crate-free parts).
 #![allow(dead_code, clippy::unwrap_used)]
-
-use std::future::Future;
-use std::time::Duration;
 
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy::signers::SignerSync;
@@ -13,12 +11,7 @@ use epoch_rfq_l1::bindings::Rollup;
 use epoch_rfq_l1::{DeployParams, EpochRange, L1Client, sol_quote};
 use epoch_rfq_quote::{EpochProofQuote, QuoteFields};
 
-/// Every test is bounded: a hung RPC fails the test instead of the CI job.
-pub async fn bounded<T>(secs: u64, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), f)
-        .await
-        .expect("test timed out")
-}
+pub use epoch_rfq_testkit::bounded;
 
 /// Account roles on the test chain.
 pub const DEPLOYER: usize = 0;

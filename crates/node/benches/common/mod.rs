@@ -1,21 +1,18 @@
 //! What the node's bench binaries share: a node on a fixed L1 view (no chain needed) and the
-//! environment knobs. Each bench uses a part of it.
-#![allow(dead_code)]
+//! environment knobs (the sample epoch is `epoch_rfq_testkit::sample`'s). Each bench uses a
+//! part of it.
+#![allow(dead_code, unused_imports)]
 
 use std::str::FromStr;
 
-use alloy_primitives::{Address, U256};
-use epoch_rfq_node::{
-    ChainSnapshot, ChainView, ChainViewError, EpochView, L1ContractAddresses, TimeParams,
-};
+use alloy_primitives::Address;
+use epoch_rfq_node::{ChainSnapshot, ChainView, ChainViewError, L1ContractAddresses};
 use futures::future::BoxFuture;
 
-pub const CHAIN_ID: u64 = 31337;
-/// The epoch to prove in [`snapshot`].
-pub const EPOCH: u64 = 7;
+pub use epoch_rfq_testkit::sample::{CHAIN_ID, EPOCH, snapshot};
 
 pub fn rollup() -> Address {
-    Address::repeat_byte(0x42)
+    epoch_rfq_testkit::sample::ROLLUP
 }
 
 /// A chain view that always answers the same snapshot.
@@ -31,21 +28,6 @@ impl ChainView for StaticChain {
             rollup_address: rollup(),
             ..Default::default()
         }
-    }
-}
-
-/// Epoch [`EPOCH`] (blocks 57–64, fees 123,000) in its claim phase, sandbox times.
-pub fn snapshot() -> ChainSnapshot {
-    ChainSnapshot {
-        chain_id: CHAIN_ID,
-        rollup_address: rollup(),
-        l1_block_number: 300,
-        l1_timestamp: 1_700_000_000,
-        current_slot: 65,
-        time: TimeParams::SANDBOX,
-        epoch_to_prove: Some(EpochView::new(EPOCH).with_contents(57, 64, U256::from(123_000))),
-        just_completed_epoch: None,
-        min_bond: U256::from(1000),
     }
 }
 

@@ -1,37 +1,26 @@
 #![allow(dead_code, clippy::unwrap_used)]
-//! Shared helpers: a fake `ChainView`, keys and quotes, node start-up.
+//! Helpers of the node's tests: a fake `ChainView` over the shared sample epoch
+//! (`epoch_rfq_testkit::sample`), node start-up, raw JSON-RPC posts.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use alloy_primitives::{Address, U256, address};
-use alloy_signer_local::PrivateKeySigner;
 use epoch_rfq_node::*;
-use epoch_rfq_quote::{EpochProofQuote, QuoteFields};
+use epoch_rfq_quote::EpochProofQuote;
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
 
-pub const CHAIN_ID: u64 = 31337;
-pub const ROLLUP: Address = address!("5FbDB2315678afecb367f032d93F642f64180aa3");
-pub const ESCROW: Address = address!("e7f1725E7734CE288F8367e1Bb143E90bb3F0512");
+#[allow(unused_imports)]
+pub use epoch_rfq_testkit::bounded;
+#[allow(unused_imports)]
+pub use epoch_rfq_testkit::keys::derived_key as key;
+#[allow(unused_imports)]
+pub use epoch_rfq_testkit::sample::{CHAIN_ID, ROLLUP, fields, sign, snapshot};
 
-/// Epoch 7 (blocks 57..=64, fees 123000) to prove, current slot 65.
-pub fn snapshot() -> ChainSnapshot {
-    ChainSnapshot {
-        chain_id: CHAIN_ID,
-        rollup_address: ROLLUP,
-        l1_block_number: 300,
-        l1_timestamp: 1_700_000_000,
-        current_slot: 65,
-        time: TimeParams::SANDBOX,
-        epoch_to_prove: Some(EpochView::new(7).with_contents(57, 64, U256::from(123_000))),
-        just_completed_epoch: None,
-        min_bond: U256::from(1000),
-    }
-}
+pub const ESCROW: Address = address!("e7f1725E7734CE288F8367e1Bb143E90bb3F0512");
 
 /// A `ChainView` whose answers the test sets.
 #[derive(Default)]
@@ -86,41 +75,9 @@ impl ChainView for FakeChain {
     }
 }
 
-pub fn key(i: u64) -> PrivateKeySigner {
-    let mut b = [0u8; 32];
-    b[24..].copy_from_slice(&(i + 1).to_be_bytes());
-    b[0] = 0x22;
-    PrivateKeySigner::from_slice(&b).unwrap()
-}
-
-/// Fields valid against [`snapshot`] for prover `i`.
-pub fn fields(i: u64) -> QuoteFields {
-    QuoteFields {
-        prover: key(i).address(),
-        epoch_number: U256::from(7),
-        epoch_init_block: U256::from(57),
-        epoch_final_block: U256::from(64),
-        total_fees: U256::from(123_000),
-        rollup_address: ROLLUP,
-        basis_point_fee: 250,
-        bond_amount: U256::from(1_000_000),
-        valid_until_slot: U256::from(67),
-    }
-}
-
-pub fn sign(i: u64, f: QuoteFields) -> EpochProofQuote {
-    f.sign(&key(i), CHAIN_ID).unwrap()
-}
-
-pub fn valid(i: u64) -> EpochProofQuote {
-    sign(i, fields(i))
-}
-
-/// Runs a test body with a time limit.
-pub async fn bounded<F: Future<Output = T>, T>(secs: u64, f: F) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), f)
-        .await
-        .expect("test timed out")
+/// A good quote of prover `i` for the sample epoch ([`snapshot`]'s epoch to prove).
+pub fn valid(i: usize) -> EpochProofQuote {
+    epoch_rfq_testkit::sample::quote(i)
 }
 
 pub async fn start(config: NodeConfig, chain: Arc<FakeChain>) -> NodeHandle {

@@ -1,4 +1,5 @@
-//! Shared helpers of the integration tests: loopback nodes on port 0.
+//! Helpers of the p2p tests: loopback nodes on port 0, mesh waits (the generic waits are
+//! `epoch_rfq_testkit`'s).
 #![allow(dead_code)]
 
 use std::{future::Future, time::Duration};
@@ -8,6 +9,8 @@ use epoch_rfq_p2p::{
 };
 use libp2p::multiaddr::Protocol;
 use tokio::sync::mpsc;
+
+pub use epoch_rfq_testkit::wait_until;
 
 /// Upper bound of every test.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(15);
@@ -58,24 +61,6 @@ pub async fn dial_addr(handle: &P2pHandle) -> Multiaddr {
     addr.with(Protocol::P2p(handle.local_peer_id()))
 }
 
-/// Polls `cond` every 20 ms until it is true; panics after `wait`.
-pub async fn wait_until<F, Fut>(what: &str, wait: Duration, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        if cond().await {
-            return;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            panic!("timed out waiting for: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Waits until `node` has `peer` in its mesh for the topic.
 pub async fn wait_mesh(node: &P2pHandle, peer: PeerId) {
     wait_until("mesh", Duration::from_secs(5), || async {
@@ -92,7 +77,5 @@ pub async fn wait_linked(a: &Node, b: &Node) {
 
 /// Runs a test body under [`TEST_TIMEOUT`].
 pub async fn bounded<F: Future<Output = ()>>(body: F) {
-    tokio::time::timeout(TEST_TIMEOUT, body)
-        .await
-        .expect("test exceeded its time bound");
+    epoch_rfq_testkit::bounded(TEST_TIMEOUT.as_secs(), body).await;
 }

@@ -1,16 +1,18 @@
 #![allow(dead_code, clippy::unwrap_used)]
-//! Shared helpers: a fixed chain view and signed quotes for it.
+//! Helpers of the pool's tests: the chain view matching the shared sample epoch, and verified
+//! quotes. Keys, fields and signing come from `epoch_rfq_testkit`; the snapshot stays here (it is
+//! this crate's type: testkit's `pool` feature, for the crates above, builds on this crate).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use alloy_primitives::{Address, U256, address};
-use alloy_signer_local::PrivateKeySigner;
+use alloy_primitives::U256;
 use epoch_rfq_pool::{ChainSnapshot, EpochView, TimeParams};
 use epoch_rfq_quote::{EpochProofQuote, QuoteFields, VerifiedQuote};
-
-pub const CHAIN_ID: u64 = 31337;
-pub const ROLLUP: Address = address!("5FbDB2315678afecb367f032d93F642f64180aa3");
+#[allow(unused_imports)]
+pub use epoch_rfq_testkit::keys::derived_key as key;
+#[allow(unused_imports)]
+pub use epoch_rfq_testkit::sample::{CHAIN_ID, ROLLUP, fields, sign};
 
 /// Epoch 7 (blocks 57..=64, fees 123000) is the epoch to prove; current slot 65 (epoch 8, in
 /// epoch 7's claim phase, which ends before slot 68).
@@ -26,40 +28,6 @@ pub fn snapshot() -> ChainSnapshot {
         just_completed_epoch: None,
         min_bond: U256::from(1000),
     }
-}
-
-/// Deterministic keys (index → key), cached.
-pub fn key(i: usize) -> PrivateKeySigner {
-    static KEYS: OnceLock<Mutex<HashMap<usize, PrivateKeySigner>>> = OnceLock::new();
-    let keys = KEYS.get_or_init(Default::default);
-    let mut keys = keys.lock().unwrap();
-    keys.entry(i)
-        .or_insert_with(|| {
-            let mut b = [0u8; 32];
-            b[24..].copy_from_slice(&(i as u64 + 1).to_be_bytes());
-            b[0] = 0x11;
-            PrivateKeySigner::from_slice(&b).unwrap()
-        })
-        .clone()
-}
-
-/// Fields of a quote valid against [`snapshot`] for prover `i`.
-pub fn fields(i: usize) -> QuoteFields {
-    QuoteFields {
-        prover: key(i).address(),
-        epoch_number: U256::from(7),
-        epoch_init_block: U256::from(57),
-        epoch_final_block: U256::from(64),
-        total_fees: U256::from(123_000),
-        rollup_address: ROLLUP,
-        basis_point_fee: 250,
-        bond_amount: U256::from(1_000_000),
-        valid_until_slot: U256::from(67),
-    }
-}
-
-pub fn sign(i: usize, f: QuoteFields) -> EpochProofQuote {
-    f.sign(&key(i), CHAIN_ID).unwrap()
 }
 
 pub fn verified(i: usize, f: QuoteFields) -> VerifiedQuote {
@@ -88,4 +56,23 @@ pub fn quote(epoch: u64, i: usize, fee: u32, valid: u64, bond: u64) -> VerifiedQ
         .unwrap()
         .insert((epoch, i, fee, valid, bond), q.clone());
     q
+}
+
+/// `n` signed quotes for `epoch` from `n` distinct provers, fees spread over 0..=10000 (the
+/// benches' load).
+pub fn quotes(n: usize, epoch: u64) -> Vec<EpochProofQuote> {
+    (0..n)
+        .map(|i| {
+            let spread = u32::try_from(i * 7919 % 10_001).expect("below 10001");
+            sign(
+                i,
+                QuoteFields {
+                    epoch_number: U256::from(epoch),
+                    basis_point_fee: spread,
+                    bond_amount: U256::from(1_000_000 + i as u64),
+                    ..fields(i)
+                },
+            )
+        })
+        .collect()
 }

@@ -2,7 +2,6 @@
 //! over an in-memory quote source, funded provers with escrow deposits, quote helpers.
 #![allow(dead_code)]
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -18,12 +17,7 @@ use epoch_rfq_quote::{EpochProofQuote, QuoteFields};
 use futures::future::BoxFuture;
 use tokio::sync::broadcast;
 
-/// Every test is bounded: a hung RPC fails the test instead of the CI job.
-pub async fn bounded<T>(secs: u64, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), f)
-        .await
-        .expect("test timed out")
-}
+pub use epoch_rfq_testkit::bounded;
 
 pub const DEPLOYER: usize = 0;
 pub const PROPOSER: usize = 1;
@@ -240,13 +234,7 @@ impl World {
 
     /// Good fields for `range` by prover `i`, valid to the end of the claim phase.
     pub fn fields(&self, range: &EpochRange, i: usize, bps: u32, bond: u64) -> QuoteFields {
-        let time = self.chain.deployment().expect("deployed").time();
-        QuoteFields {
-            basis_point_fee: bps,
-            bond_amount: U256::from(bond),
-            valid_until_slot: U256::from(time.claim_phase_last_slot(range.epoch)),
-            ..range.quote_fields(self.address(i), self.reader.rollup_address())
-        }
+        epoch_rfq_testkit::chain::claim_fields(&self.reader, range, self.address(i), bps, bond)
     }
 
     pub fn sign(&self, f: QuoteFields, i: usize) -> EpochProofQuote {

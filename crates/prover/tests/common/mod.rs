@@ -1,13 +1,13 @@
-//! Shared set-up of the anvil tests: a chain with small time parameters under manual time
-//! control, funded accounts, an epoch of blocks, a recording quote sink, and event waits.
+//! Set-up of the prover's anvil tests: a chain with small time parameters under manual time
+//! control, funded accounts, an epoch of blocks, a recording quote sink. The generic parts
+//! (bounded waits, temp dirs, proposing blocks) are `epoch_rfq_testkit`'s.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use epoch_rfq_l1::alloy::primitives::{Address, B256, U256};
+use epoch_rfq_l1::alloy::primitives::{Address, U256};
 use epoch_rfq_l1::anvil::TestChain;
 use epoch_rfq_l1::{BlockRecord, DeployParams, L1Client};
 use epoch_rfq_prover::{
@@ -18,6 +18,9 @@ use epoch_rfq_quote::EpochProofQuote;
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
+
+#[allow(unused_imports)]
+pub use epoch_rfq_testkit::{TempDir, next_event};
 
 /// Dev accounts: 0 deploys (token owner), 1 proposes, 2.. are provers.
 pub const PROPOSER: usize = 1;
@@ -30,6 +33,12 @@ pub const WALLET: u64 = 1_000_000;
 
 /// The blocks of epoch 0: (slot, tx count, fees).
 pub const EPOCH0: [(u64, u64, u64); 3] = [(0, 3, 10_000), (1, 5, 25_000), (2, 0, 7)];
+
+/// Every test is bounded (60 s), with tracing to the test's output.
+pub async fn bounded(test: impl std::future::Future<Output = ()>) {
+    init_tracing();
+    epoch_rfq_testkit::bounded(60, test).await;
+}
 
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
@@ -73,25 +82,7 @@ pub async fn fund(chain: &TestChain, account: usize, amount: u64) {
 
 /// Proposes the blocks of [`EPOCH0`] (moving time to each slot). Returns them.
 pub async fn propose_epoch0(chain: &TestChain) -> Vec<BlockRecord> {
-    let proposer = chain.client(PROPOSER).await.expect("client");
-    proposer
-        .approve(proposer.rollup_address(), U256::MAX)
-        .await
-        .expect("approve the rollup");
-    let mut blocks = Vec::new();
-    for (slot, txs, fees) in EPOCH0 {
-        chain.advance_to_slot(slot).await.expect("advance");
-        let proposed = proposer
-            .propose(
-                U256::from(txs),
-                U256::from(fees),
-                B256::repeat_byte(u8::try_from(slot + 1).expect("small")),
-            )
-            .await
-            .expect("propose");
-        blocks.push(proposed.block);
-    }
-    blocks
+    epoch_rfq_testkit::chain::propose_blocks(chain, PROPOSER, &EPOCH0).await
 }
 
 pub fn settings() -> NodeSettings {
@@ -104,31 +95,6 @@ pub fn settings() -> NodeSettings {
         receipt_timeout: Duration::from_secs(10),
         subscribe_claims: false,
     }
-}
-
-/// A fresh data directory, removed when dropped.
-pub struct DataDir(PathBuf);
-
-impl std::ops::Deref for DataDir {
-    type Target = std::path::Path;
-    fn deref(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-pub fn data_dir(name: &str) -> DataDir {
-    let dir = std::env::temp_dir().join(format!(
-        "epoch-rfq-prover-test-{name}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    DataDir(dir)
 }
 
 /// A sink that records what it receives.
@@ -206,32 +172,6 @@ pub fn node_with(
     }
 }
 
-/// Waits (bounded) for the first event `pick` accepts.
-pub async fn wait_for<T>(
-    events: &mut broadcast::Receiver<ProverEvent>,
-    secs: u64,
-    what: &str,
-    mut pick: impl FnMut(&ProverEvent) -> Option<T>,
-) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), async {
-        loop {
-            match events.recv().await {
-                Ok(event) => {
-                    if let Some(found) = pick(&event) {
-                        return found;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => {
-                    panic!("events closed waiting for {what}")
-                }
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out after {secs} s waiting for {what}"))
-}
-
 /// Waits (bounded) until the sink holds `n` quotes.
 pub async fn wait_quotes(sink: &RecordingSink, n: usize, secs: u64) -> Vec<EpochProofQuote> {
     tokio::time::timeout(Duration::from_secs(secs), async {
@@ -275,7 +215,7 @@ pub async fn job_end(
     epoch: u64,
     secs: u64,
 ) -> (epoch_rfq_prover::JobState, String) {
-    wait_for(events, secs, "job end", |e| match e {
+    next_event(events, secs, "job end", |e| match e {
         ProverEvent::JobFinished {
             epoch: e_epoch,
             state,

@@ -1,20 +1,17 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)]
-//! Shared helpers for the integration tests.
+//! Helpers of this crate's integration tests. The sample fields stay here: the shared ones
+//! (`epoch_rfq_testkit::sample`) are built on this crate, which its own tests do not take from
+//! a crate above it (see README).
 
-use alloy_primitives::{Address, B256, U256, address};
+use alloy_primitives::{Address, U256};
 use alloy_signer_local::PrivateKeySigner;
 use epoch_rfq_quote::{EpochProofQuote, QuoteFields};
-
-pub const CHAIN_ID: u64 = 31337;
-pub const ROLLUP: Address = address!("5FbDB2315678afecb367f032d93F642f64180aa3");
+pub use epoch_rfq_testkit::sample::{CHAIN_ID, ROLLUP};
 
 /// A fixed key (anvil's account #1).
 pub fn key() -> PrivateKeySigner {
-    let k: B256 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
-        .parse()
-        .unwrap();
-    PrivateKeySigner::from_bytes(&k).unwrap()
+    epoch_rfq_testkit::keys::anvil_key(1)
 }
 
 pub fn fields_for(prover: Address) -> QuoteFields {

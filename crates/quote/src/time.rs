@@ -23,6 +23,15 @@ pub struct TimeParams {
 }
 
 impl TimeParams {
+    /// The sandbox defaults of SPEC §3 (slot 4 s, epoch 8 slots, claim window 4 slots) with
+    /// genesis at Unix time 0; code that maps slots to wall time sets `genesis` from the chain.
+    pub const SANDBOX: Self = Self {
+        genesis: 0,
+        slot_duration: 4,
+        epoch_duration: 8,
+        claim_window: 4,
+    };
+
     /// The slot of L1 time `timestamp`; `None` before genesis (the contract reverts there).
     pub fn slot_at(&self, timestamp: u64) -> Option<u64> {
         timestamp
@@ -48,7 +57,7 @@ impl TimeParams {
 
     /// First slot of `epoch`.
     pub fn epoch_start_slot(&self, epoch: u64) -> u64 {
-        epoch.saturating_mul(self.epoch_duration)
+        epoch.saturating_mul(self.epoch_duration.max(1))
     }
 
     /// The slots of `epoch`.
@@ -66,6 +75,11 @@ impl TimeParams {
     pub fn claim_phase(&self, epoch: u64) -> Range<u64> {
         let start = self.epoch_start_slot(epoch.saturating_add(1));
         start..start.saturating_add(self.claim_window)
+    }
+
+    /// The first slot *after* `epoch`'s claim phase (exclusive end of [`Self::claim_phase`]).
+    pub fn claim_phase_end(&self, epoch: u64) -> u64 {
+        self.claim_phase(epoch).end
     }
 
     /// Last slot (inclusive) in which `epoch` can be claimed: the default `validUntilSlot` of a
