@@ -368,3 +368,31 @@ async fn cancellable_sleep(d: Duration, stop: &CancellationToken) {
         () = tokio::time::sleep(d) => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_back_and_unknown_names_list_the_choices() {
+        for p in Profile::ALL {
+            assert_eq!(Profile::parse(p.name()), Ok(p));
+        }
+        let err = Profile::parse("earthquake").expect_err("unknown");
+        assert!(err.contains("rate-limited-30pct"), "{err}");
+        assert!(Profile::QUICK.iter().all(|p| Profile::ALL.contains(p)));
+    }
+
+    #[test]
+    fn slots_hold_at_least_four_blocks_and_reorgs_run_at_depth() {
+        for p in Profile::ALL {
+            for quick in [false, true] {
+                let t = p.timing(quick);
+                assert!(t.slot_duration >= 4, "{}", p.name());
+                assert!(t.claim_window < t.epoch_duration, "{}", p.name());
+            }
+        }
+        assert_eq!(Profile::Reorgs.confirmations(), Some(3));
+        assert_eq!(Profile::OneEndpointDead.proxies(), 2);
+    }
+}

@@ -242,3 +242,53 @@ pub fn markdown(rows: &[Row], epochs: u64, quick: bool) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> Row {
+        Row {
+            profile: Profile::RateLimited,
+            epochs: 2,
+            with_blocks: 2,
+            quoted: 2,
+            claimed: 2,
+            proven: 2,
+            pruned: 0,
+            slashed: 0,
+            unclaimed_with_quotes: 0,
+            duplicates: 0,
+            replacements: 3,
+            abandoned: 1,
+            worst_slack_s: Some(12),
+        }
+    }
+
+    #[test]
+    fn the_target_is_no_slash_no_duplicate_and_every_quoted_epoch_claimed() {
+        assert!(row().meets_target());
+        for missed in [
+            Row {
+                slashed: 1,
+                ..row()
+            },
+            Row {
+                duplicates: 1,
+                ..row()
+            },
+            Row {
+                unclaimed_with_quotes: 1,
+                ..row()
+            },
+        ] {
+            assert!(!missed.meets_target(), "{missed:?}");
+            assert!(missed.line().ends_with("MISSED"), "{}", missed.line());
+        }
+        let table = markdown(&[row()], 2, true);
+        assert!(
+            table.contains("| rate-limited-30pct | 30% of L1 requests answered HTTP 429 | 2 |")
+        );
+        assert!(table.contains("| met |"), "{table}");
+    }
+}
