@@ -346,9 +346,15 @@ impl L1Client {
         Ok(fees.capped(self.tx_policy.max_fee_per_gas))
     }
 
-    /// Seconds between the latest two blocks (at least 1).
+    /// Whether blocks come on demand or on a short timer (anvil, hardhat: a test moving time
+    /// makes gaps between blocks that say nothing about when the next one comes).
+    fn dev_chain(&self) -> bool {
+        DEV_CHAIN_IDS.contains(&self.info.chain_id)
+    }
+
+    /// Seconds between the latest two blocks (at least 1; 1 on a dev chain).
     async fn block_interval(&self, latest: u64, latest_time: u64) -> Result<u64> {
-        if latest == 0 {
+        if latest == 0 || self.dev_chain() {
             return Ok(1);
         }
         let parent = self
@@ -696,7 +702,10 @@ impl L1Client {
             if head > last_head {
                 let (number, time) = self.latest_l1_block().await?;
                 if number > last_head {
-                    block_interval = (time.saturating_sub(last_time) / (number - last_head)).max(1);
+                    if !self.dev_chain() {
+                        block_interval =
+                            (time.saturating_sub(last_time) / (number - last_head)).max(1);
+                    }
                     unmined_blocks += number - last_head;
                     (last_head, last_time) = (number, time);
                 }

@@ -159,7 +159,8 @@ pub(crate) enum Settled {
     Mined,
     /// Mined and reverted.
     Reverted,
-    /// Unknown to the node: it will never be mined (as sent).
+    /// Unknown to the node, its nonce used by another transaction, or abandoned at its
+    /// deadline: it will never be mined (as sent).
     Dropped,
     /// Still waiting in the node's pool after `timeout`.
     StillPending,
@@ -199,6 +200,20 @@ pub(crate) async fn resolve(
         Err(L1Error::StillPending { .. }) => {
             recorder.settle(None)?;
             return Ok(Settled::StillPending);
+        }
+        // The nonce went to another transaction (a replacement of this one recorded under its
+        // own hash, or a transaction of another process): this hash will never be mined. Or it
+        // can no longer land in time. Either way the caller reads the chain and decides anew.
+        Err(err @ (L1Error::NonceTaken { .. } | L1Error::Abandoned { .. })) => {
+            recorder.settle(None)?;
+            let outcome = if matches!(err, L1Error::NonceTaken { .. }) {
+                "superseded"
+            } else {
+                "abandoned"
+            };
+            tracing::info!(%tx_hash, %err, "a recorded transaction will not be mined");
+            store.lock().finish_tx(tx_hash, outcome)?;
+            return Ok(Settled::Dropped);
         }
         Err(err) => Err(err),
     };

@@ -819,3 +819,80 @@ async fn with_confirmations_an_epoch_is_quoted_only_once_its_end_is_deep() {
     })
     .await;
 }
+
+/// A transaction recorded before a crash whose nonce then went to a replacement (same nonce,
+/// higher fees: recorded under its own hash, or lost with the crash) is settled as superseded at
+/// the next start: the bond manager goes on instead of failing on it forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_transaction_superseded_by_its_replacement_is_settled_at_start() {
+    use epoch_rfq_l1::bindings::FeeToken;
+    bounded(async {
+        let chain = chain().await;
+        fund(&chain, PROVER, WALLET).await;
+        let client = chain.client(PROVER).await.unwrap();
+        let me = client.sender().unwrap();
+        let escrow = client.escrow_address();
+        let wallet = chain.wallet_provider(PROVER).unwrap();
+        let token = FeeToken::new(client.fee_token_address(), &wallet);
+        let nonce = chain.provider().get_transaction_count(me).await.unwrap();
+        chain.set_automine(false).await.unwrap();
+        let gwei = 1_000_000_000u128;
+        let first = *token
+            .approve(escrow, U256::from(1))
+            .nonce(nonce)
+            .gas(100_000)
+            .max_fee_per_gas(20 * gwei)
+            .max_priority_fee_per_gas(gwei)
+            .send()
+            .await
+            .unwrap()
+            .tx_hash();
+        let replacement = *token
+            .approve(escrow, U256::from(2))
+            .nonce(nonce)
+            .gas(100_000)
+            .max_fee_per_gas(40 * gwei)
+            .max_priority_fee_per_gas(2 * gwei)
+            .send()
+            .await
+            .unwrap()
+            .tx_hash();
+        chain.mine().await.unwrap();
+        chain.set_automine(true).await.unwrap();
+        let provider = chain.provider();
+        assert!(
+            provider
+                .get_transaction_receipt(replacement)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            provider
+                .get_transaction_receipt(first)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let dir = TempDir::new("superseded");
+        {
+            let store = epoch_rfq_prover::ProverStore::open(&dir).unwrap();
+            store
+                .record_tx(&first.to_string(), "approve", None)
+                .unwrap();
+        }
+        let parts = node(&chain, PROVER, &dir, simple(), dev()).await;
+        let handle = parts
+            .node
+            .start()
+            .await
+            .expect("start despite the superseded record");
+        assert!(handle.with_store(|s| s.pending_txs().unwrap()).is_empty());
+        assert!(
+            client.deposits(me).await.unwrap() >= U256::from(MINIMUM),
+            "topped up"
+        );
+        handle.stop().await;
+    })
+    .await;
+}
