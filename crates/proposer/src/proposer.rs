@@ -283,7 +283,10 @@ impl Proposer {
             tokio::select! {
                 () = &mut shutdown => break,
                 result = self.tick() => {
-                    if let Err(e) = result {
+                    if let Err(ProposerError::L1(e @ L1Error::TooLate { .. })) = &result {
+                        // Late in the slot: nothing is sent, the next slot is the next chance.
+                        tracing::debug!(error = %e, "too late in the slot to send");
+                    } else if let Err(e) = result {
                         warn!(error = %e, "proposer tick failed; retrying on the next tick");
                     }
                 }
