@@ -81,7 +81,7 @@ async fn nodes_given_one_bootstrap_find_each_other_and_gossip_reaches_all() {
         let last = nodes.pop().expect("N nodes");
         wait_until(
             "the last node has a mesh",
-            Duration::from_secs(5),
+            Duration::from_secs(15),
             || async { last.handle.mesh_peers().await.unwrap().len() >= 2 },
         )
         .await;
@@ -89,7 +89,7 @@ async fn nodes_given_one_bootstrap_find_each_other_and_gossip_reaches_all() {
         let payload = b"a quote from the last node".to_vec();
         last.handle.publish(payload.clone()).await.expect("publish");
         for (i, (_, mut rx)) in receivers.into_iter().enumerate() {
-            let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            let got = tokio::time::timeout(Duration::from_secs(15), rx.recv())
                 .await
                 .unwrap_or_else(|_| panic!("node {i} did not receive the message"))
                 .expect("channel open");
@@ -181,7 +181,7 @@ async fn announce_addresses_are_what_peers_learn() {
         let peer = spawn_with(discovering(vec![natted.addr.clone()])).await;
         wait_until(
             "the peer learned the announced address",
-            Duration::from_secs(5),
+            Duration::from_secs(15),
             || async {
                 peer.handle
                     .routing_table()
@@ -295,7 +295,7 @@ async fn out_of_range_and_malformed_announcements_are_refused_and_charged() {
         let (raw_addr, _act, _events) = run_raw(raw).await;
         // Default policy: no private addresses from peers (the bootstrap entry is trusted).
         let node = spawn_node(vec![raw_addr.clone()]).await;
-        wait_until("identify processed", Duration::from_secs(5), || async {
+        wait_until("identify processed", Duration::from_secs(15), || async {
             node.handle.metrics().discovery_offences >= 1
         })
         .await;
@@ -372,7 +372,7 @@ async fn a_flood_of_records_gets_the_sender_banned() {
         let node = spawn_node(vec![]).await;
         let node_id = node.id();
         node.handle.dial(raw_addr).await.expect("dial");
-        wait_until("connected", Duration::from_secs(5), || async {
+        wait_until("connected", Duration::from_secs(15), || async {
             node.handle
                 .connected_peers()
                 .await
@@ -456,7 +456,7 @@ async fn address_floods_are_capped_or_refused() {
         let node = spawn_with(discovering(vec![many_addr, flood_addr])).await;
         wait_until(
             "both announcements processed",
-            Duration::from_secs(5),
+            Duration::from_secs(15),
             || async {
                 let m = node.handle.metrics();
                 m.discovery_offences >= 1 && m.addresses_refused >= 40 + 4

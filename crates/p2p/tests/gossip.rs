@@ -240,7 +240,7 @@ async fn bootstrap_peer_is_redialled_after_restart() {
         config.listen = vec![listen];
         let a = spawn_with(config).await;
         assert_eq!(a.id(), a_id);
-        wait_until("B re-dials A", Duration::from_secs(5), || async {
+        wait_until("B re-dials A", Duration::from_secs(15), || async {
             b.handle.connected_peers().await.unwrap().contains(&a_id)
         })
         .await;
@@ -300,11 +300,11 @@ async fn validation_pool_applies_back_pressure_and_counts_drops() {
         for tag in 0..20u8 {
             a.handle.publish(payload(tag)).await.expect("publish");
         }
-        wait_until("all 20 received", Duration::from_secs(5), || async {
+        wait_until("all 20 received", Duration::from_secs(15), || async {
             handle.metrics().received == 20
         })
         .await;
-        wait_until("queue drained", Duration::from_secs(5), || async {
+        wait_until("queue drained", Duration::from_secs(15), || async {
             let m = handle.metrics();
             m.validation_in_flight == 0
                 && judged.load(std::sync::atomic::Ordering::SeqCst) == m.validation_queued

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 pub use epoch_rfq_testkit::wait_until;
 
 /// Upper bound of every test.
-pub const TEST_TIMEOUT: Duration = Duration::from_secs(15);
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Node {
     pub handle: P2pHandle,
@@ -63,7 +63,7 @@ pub async fn dial_addr(handle: &P2pHandle) -> Multiaddr {
 
 /// Waits until `node` has `peer` in its mesh for the topic.
 pub async fn wait_mesh(node: &P2pHandle, peer: PeerId) {
-    wait_until("mesh", Duration::from_secs(5), || async {
+    wait_until("mesh", Duration::from_secs(15), || async {
         node.mesh_peers().await.unwrap_or_default().contains(&peer)
     })
     .await;
