@@ -229,7 +229,7 @@ async fn bootstrap_peer_is_redialled_after_restart() {
 
         a.handle.shutdown().await;
         drop(a);
-        wait_until("B notices A is gone", Duration::from_secs(3), || async {
+        wait_until("B notices A is gone", Duration::from_secs(15), || async {
             !b.handle.connected_peers().await.unwrap().contains(&a_id)
         })
         .await;

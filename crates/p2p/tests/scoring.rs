@@ -46,7 +46,7 @@ async fn rejected_peer_is_scored_down_and_disconnected_honest_peer_unaffected() 
             rejects += 1;
             // Wait for the report to be applied, then read the score.
             let expected = -4.0 * f64::from(rejects * rejects);
-            wait_until("score drops", Duration::from_secs(2), || async {
+            wait_until("score drops", Duration::from_secs(10), || async {
                 let score = victim.handle.peer_score(bad.id()).await.unwrap();
                 score.is_some_and(|s| s < expected)
             })
