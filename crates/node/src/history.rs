@@ -8,6 +8,7 @@
 //! cursor stored in the same transaction as the events, so a restart neither loses nor repeats
 //! any (events are also keyed by transaction hash and log index).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +33,9 @@ pub const HISTORY_DB_FILE: &str = "history.sqlite";
 pub(crate) const MAX_QUOTES_PER_EPOCH: u64 = 1_000;
 /// Sightings waiting to be written at most; beyond it they are dropped and counted.
 const QUEUE: usize = 4_096;
+/// How long a sighting may wait in memory before it is written, and the most written at once.
+const WRITE_EVERY: Duration = Duration::from_millis(100);
+const WRITE_BATCH: usize = 1_024;
 /// L1 blocks read per event query (public RPCs cap `eth_getLogs` ranges).
 const L1_CHUNK_BLOCKS: u64 = 2_000;
 /// How far back a node with an empty history starts reading L1 events.
@@ -141,6 +145,10 @@ pub(crate) struct QuoteSeen {
 /// The history: a SQLite connection, the write queue and the change feed.
 pub(crate) struct History {
     conn: Mutex<Connection>,
+    /// Quotes recorded per kept epoch, as committed (read from the table once per epoch):
+    /// the cap is checked for every sighting, and counting an epoch's rows each time would cost
+    /// more than recording the sighting.
+    recorded: Mutex<HashMap<u64, u64>>,
     retention_epochs: u64,
     queue: mpsc::Sender<QuoteSeen>,
     queue_rx: Mutex<Option<mpsc::Receiver<QuoteSeen>>>,
@@ -245,6 +253,7 @@ impl History {
         let (changes, _) = broadcast::channel(256);
         Ok(Self {
             conn: Mutex::new(conn),
+            recorded: Mutex::new(HashMap::new()),
             retention_epochs: retention_epochs.max(1),
             queue,
             queue_rx: Mutex::new(Some(rx)),
@@ -314,32 +323,40 @@ impl History {
         };
         let mut conn = self.conn.lock();
         let tx = conn.transaction()?;
-        let mut epochs = std::collections::BTreeSet::new();
-        for q in batch {
-            // Quotes for epochs that do not exist yet or are no longer kept are not history.
-            if q.epoch > current || q.epoch < self.floor(current) {
-                continue;
-            }
-            let recorded: u64 = tx.query_row(
-                "SELECT COUNT(*) FROM quotes WHERE epoch = ?1",
-                params![q.epoch],
-                |r| r.get(0),
-            )?;
-            tx.execute(
-                "INSERT OR IGNORE INTO epochs (epoch) VALUES (?1)",
-                params![q.epoch],
-            )?;
-            if recorded >= MAX_QUOTES_PER_EPOCH {
-                tx.execute(
-                    "UPDATE epochs SET quotes_not_recorded = quotes_not_recorded + 1 WHERE epoch = ?1",
-                    params![q.epoch],
-                )?;
-                continue;
-            }
-            tx.execute(
+        let floor = self.floor(current);
+        let mut known = self.recorded.lock();
+        known.retain(|epoch, _| *epoch >= floor);
+        // Per epoch of this batch: quotes recorded so far and sightings past the cap.
+        let mut epochs: std::collections::BTreeMap<u64, (u64, u64)> = Default::default();
+        {
+            let mut insert = tx.prepare_cached(
                 "INSERT INTO quotes (epoch, prover, basis_point_fee, bond, valid_until_slot, path, outcome, stored, seen_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
+            )?;
+            for q in batch {
+                // Quotes for epochs that do not exist yet or are no longer kept are not history.
+                if q.epoch > current || q.epoch < self.floor(current) {
+                    continue;
+                }
+                let (recorded, not_recorded) = match epochs.entry(q.epoch) {
+                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        tx.prepare_cached("INSERT OR IGNORE INTO epochs (epoch) VALUES (?1)")?
+                            .execute(params![q.epoch])?;
+                        let recorded = match known.get(&q.epoch) {
+                            Some(n) => *n,
+                            None => tx
+                                .prepare_cached("SELECT COUNT(*) FROM quotes WHERE epoch = ?1")?
+                                .query_row(params![q.epoch], |r| r.get(0))?,
+                        };
+                        e.insert((recorded, 0))
+                    }
+                };
+                if *recorded >= MAX_QUOTES_PER_EPOCH {
+                    *not_recorded += 1;
+                    continue;
+                }
+                insert.execute(params![
                     q.epoch,
                     hex_addr(&q.prover),
                     q.basis_point_fee,
@@ -349,13 +366,25 @@ impl History {
                     q.outcome,
                     q.stored,
                     q.seen_ms
-                ],
-            )?;
-            epochs.insert(q.epoch);
+                ])?;
+                *recorded += 1;
+            }
+        }
+        for (epoch, (_, not_recorded)) in &epochs {
+            if *not_recorded > 0 {
+                tx.execute(
+                    "UPDATE epochs SET quotes_not_recorded = quotes_not_recorded + ?2 WHERE epoch = ?1",
+                    params![epoch, not_recorded],
+                )?;
+            }
         }
         tx.commit()?;
         drop(conn);
-        for epoch in epochs {
+        for (epoch, (recorded, _)) in &epochs {
+            known.insert(*epoch, *recorded);
+        }
+        drop(known);
+        for epoch in epochs.into_keys() {
             self.announce(serde_json::json!({ "type": "quote", "epoch": epoch }));
         }
         Ok(())
@@ -599,21 +628,36 @@ impl History {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_block = None;
+        // Sightings are written in batches at most every WRITE_EVERY (or as soon as a batch is
+        // full): each SQLite transaction has a fixed cost that a quote at a time would pay per
+        // quote, and the explorer does not need them sooner.
+        let mut pending: Vec<QuoteSeen> = Vec::new();
+        let mut due: Option<tokio::time::Instant> = None;
         loop {
+            let flush_at = due.unwrap_or_else(|| tokio::time::Instant::now() + WRITE_EVERY);
             tokio::select! {
-                first = rx.recv() => {
-                    let Some(first) = first else { return };
-                    let mut batch = vec![first];
-                    while batch.len() < 512 {
+                received = rx.recv(), if pending.len() < WRITE_BATCH => {
+                    let Some(seen) = received else {
+                        self.write_pending(&mut pending, snapshot()).await;
+                        return;
+                    };
+                    pending.push(seen);
+                    while pending.len() < WRITE_BATCH {
                         match rx.try_recv() {
-                            Ok(q) => batch.push(q),
+                            Ok(q) => pending.push(q),
                             Err(_) => break,
                         }
                     }
-                    let snap = snapshot();
-                    if let Err(e) = self.write_quotes(&batch, snap.as_deref()) {
-                        tracing::warn!(error = %e, "history: cannot store quotes");
-                    }
+                    let now = tokio::time::Instant::now();
+                    due = Some(if pending.len() >= WRITE_BATCH {
+                        now
+                    } else {
+                        due.unwrap_or(now + WRITE_EVERY)
+                    });
+                }
+                () = tokio::time::sleep_until(flush_at), if due.is_some() => {
+                    due = None;
+                    self.write_pending(&mut pending, snapshot()).await;
                 }
                 _ = tick.tick() => {
                     let Some(snap) = snapshot() else { continue };
@@ -629,10 +673,33 @@ impl History {
                     self.announce(s);
                 }
                 _ = stop.changed() => {
+                    self.write_pending(&mut pending, snapshot()).await;
                     self.stopping.send_replace(true);
                     return;
                 }
             }
+        }
+    }
+
+    /// Writes the queued sightings (see [`Self::run`]).
+    async fn write_pending(
+        self: &Arc<Self>,
+        pending: &mut Vec<QuoteSeen>,
+        snap: Option<Arc<ChainSnapshot>>,
+    ) {
+        if pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(pending);
+        // SQLite blocks: off the async workers, so that a batch being written never holds up
+        // the requests queued behind it.
+        let this = self.clone();
+        let written =
+            tokio::task::spawn_blocking(move || this.write_quotes(&batch, snap.as_deref())).await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "history: cannot store quotes"),
+            Err(e) => tracing::warn!(error = %e, "history: the writer failed"),
         }
     }
 
@@ -1096,6 +1163,12 @@ mod tests {
             .iter()
             .find(|r| r.prover == hex_addr(&Address::repeat_byte(0)));
         assert_eq!(first.map(|r| r.quotes_accepted), Some(1));
+        // A later batch finds the epoch full too: counted, not recorded.
+        h.write_quotes(&[seen(7, 3, false), seen(7, 4, false)], Some(&s))
+            .expect("write");
+        let d = h.epoch(Some(&s), 7).expect("read").expect("epoch 7 kept");
+        assert_eq!(d.quotes.len() as u64, MAX_QUOTES_PER_EPOCH);
+        assert_eq!(d.quotes_not_recorded, 7);
     }
 
     #[test]
