@@ -10,10 +10,10 @@
 //!   (`RPC_INGEST_PIPELINE_DEPTH` in flight per connection, default 16); JSON-RPC batches
 //! * `RPC_INGEST_QUOTES` — quotes per mode (default 40000)
 //! * `RPC_INGEST_CONNECTIONS` — keep-alive connections for single calls (default 32)
-//! * `RPC_INGEST_BATCH` — calls per batch in batch mode (default 50)
+//! * `RPC_INGEST_BATCH` — calls per batch in batch mode (default 25)
 //! * `RPC_INGEST_BATCH_CONNECTIONS` — keep-alive connections in batch mode (default 4: a batch
 //!   is answered when its last call is done, so its latency grows with the calls in flight;
-//!   4 × 50 keeps about 200 quotes queued, a few milliseconds of work for two cores)
+//!   4 × 25 keeps about 100 quotes queued, about 2 ms of work for two cores)
 //! * `RPC_INGEST_THREADS` — the node's tokio workers (default 2, the machine's cores)
 //!
 //! The load generator is one OS thread sharing the machine with the node: it sends pre-rendered
@@ -294,7 +294,7 @@ fn main() {
     let n = env("RPC_INGEST_QUOTES", 40_000);
     let single_connections = env("RPC_INGEST_CONNECTIONS", 32);
     let depth = env("RPC_INGEST_PIPELINE_DEPTH", 16);
-    let batch = env("RPC_INGEST_BATCH", 50);
+    let batch = env("RPC_INGEST_BATCH", 25);
     let batch_connections = env("RPC_INGEST_BATCH_CONNECTIONS", 4);
     let threads = env("RPC_INGEST_THREADS", 2);
     let warmup = 2_000.min(n);
