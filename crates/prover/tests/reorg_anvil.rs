@@ -244,6 +244,52 @@ async fn a_claim_reorged_out_and_mined_again_releases_the_held_proof() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_reorged_out_and_replaced_by_another_provers_cancels_the_job_after_the_phase() {
+    bounded(async {
+        let chain = chain().await;
+        let dir = TempDir::new("reorg-claim-other");
+        let Started {
+            handle,
+            mut events,
+            quote,
+            ..
+        } = quoted_epoch0(&chain, &dir, 2).await;
+        let reader = chain.reader().unwrap();
+        epoch_rfq_testkit::chain::fund_and_deposit(&chain, OTHER_PROVER, TARGET).await;
+        let range = reader.epoch_range(0).await.unwrap();
+        let other = address(&chain, OTHER_PROVER).await;
+        let other_quote =
+            epoch_rfq_testkit::chain::claim_fields(&reader, &range, other, 200, 1_000)
+                .sign(&chain.signer(OTHER_PROVER).unwrap(), chain.chain_id())
+                .unwrap();
+        let before_claim = snapshot(&chain).await;
+        claim_as_proposer(&chain, &quote).await;
+        next_event(&mut events, 15, "job start", |e| {
+            matches!(e, ProverEvent::JobStarted { epoch: 0, .. }).then_some(())
+        })
+        .await;
+        // On the new branch the proposer claimed the other prover's quote instead.
+        revert(&chain, before_claim).await;
+        claim_as_proposer(&chain, &other_quote).await;
+
+        // Still in the claim phase: the job holds its proof and is not cancelled (the claim
+        // could still come back with a reorg of the other one).
+        wait_job_state(&handle, 0, JobState::Proven).await;
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        assert_eq!(job_state(&handle, 0), Some(JobState::Proven));
+        assert_eq!(reader.proven_block_number().await.unwrap(), 0);
+
+        chain.advance_to_slot(6).await.unwrap();
+        let (state, note) = job_end(&mut events, 0, 15).await;
+        assert_eq!(state, JobState::Cancelled);
+        assert!(note.contains(&other.to_string()), "{note}");
+        assert_eq!(reader.proven_block_number().await.unwrap(), 0);
+        handle.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proof_reorged_out_before_it_is_deep_is_followed_until_it_is_back_and_deep() {
     bounded(async {
         let chain = chain().await;
