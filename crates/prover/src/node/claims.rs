@@ -258,7 +258,11 @@ impl ClaimWatcher {
             None => latest,
             Some(cursor) => {
                 if l1.block_hash(cursor.number).await? != Some(cursor.hash) {
-                    let from = cursor.number.saturating_sub(SLASH_REWIND_BLOCKS - 1);
+                    // (Never past the head: a chain that lost more blocks than the rewind.)
+                    let from = cursor
+                        .number
+                        .saturating_sub(SLASH_REWIND_BLOCKS - 1)
+                        .min(latest);
                     tracing::info!(
                         block = cursor.number,
                         rewind_to = from,
