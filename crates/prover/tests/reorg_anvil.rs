@@ -11,7 +11,7 @@
 //! Time is driven by the test (30-s slots: nothing moves unless the test mines). Every test is
 //! bounded by a timeout.
 
-// Helpers outside #[test] fns unwrap too: this is a test crate.
+// Functions outside #[test] fns unwrap too: this is a test crate.
 #![allow(clippy::unwrap_used)]
 
 mod common;
