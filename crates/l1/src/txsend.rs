@@ -311,6 +311,25 @@ impl L1Client {
         &self.tx_policy
     }
 
+    /// `account`'s transaction count at the latest block and including the node's pool
+    /// (`(mined, pending)`): `pending > mined` while transactions of the account wait in the
+    /// pool, such as one a reorg took out and the node put back.
+    pub async fn nonces(&self, account: Address) -> Result<(u64, u64)> {
+        let mined = self
+            .provider
+            .get_transaction_count(account)
+            .latest()
+            .await
+            .map_err(|e| from_transport_error("eth_getTransactionCount", &e))?;
+        let pending = self
+            .provider
+            .get_transaction_count(account)
+            .pending()
+            .await
+            .map_err(|e| from_transport_error("eth_getTransactionCount", &e))?;
+        Ok((mined, pending))
+    }
+
     /// Counts transaction events (`epoch_rfq_l1_transactions_total`) in `metrics`.
     pub fn with_metrics(mut self, metrics: L1Metrics) -> Self {
         self.metrics = Some(metrics);

@@ -218,8 +218,9 @@ impl NodeMetrics {
         self.pool_quotes.set(g(pool.quotes as u64));
         self.pool_epochs.set(g(pool.epochs as u64));
         self.pool_bytes.set(g(pool.bytes as u64));
-        self.pool_evicted
-            .set(g(pool.evicted_epochs + pool.evicted_for_room));
+        self.pool_evicted.set(g(pool.evicted_epochs
+            + pool.evicted_for_room
+            + pool.invalidated));
         self.peers.set(g(peers));
         if let Some(s) = current_slot {
             self.current_slot.set(g(s));

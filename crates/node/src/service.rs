@@ -304,7 +304,8 @@ impl NodeService {
         };
         let floor = snap.retain_floor();
         let current_slot = snap.current_slot;
-        *self.inner.snapshot.write() = Some(Arc::new(snap));
+        let snap = Arc::new(snap);
+        *self.inner.snapshot.write() = Some(snap.clone());
         self.inner
             .generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
@@ -322,6 +323,24 @@ impl NodeService {
         let expired = self.inner.pool.remove_expired(current_slot);
         if expired > 0 {
             tracing::debug!(current_slot, expired, "evicted expired quotes");
+        }
+        // Revalidation against the new view: the chain-state checks a quote passed when it came
+        // in (its epoch a complete candidate, its blocks and fees, unclaimed, in the claim
+        // phase, not expired) are run again, so after a reorg changed the epoch's contents or
+        // took its end back out, its quotes are no longer served (a claim would revert: the
+        // quote is bound to the contents it priced). The signature and the escrow are not
+        // checked again: the first cannot change, the second is checked at claim time by
+        // `validateClaim` and would cost an L1 read per prover per refresh.
+        let invalidated = self
+            .inner
+            .pool
+            .retain_valid(|q| precheck_unverified(q.fields(), &snap).is_ok());
+        if invalidated > 0 {
+            tracing::info!(
+                l1_block = snap.l1_block_number,
+                invalidated,
+                "removed quotes the new L1 view no longer matches (reorg?)"
+            );
         }
         true
     }

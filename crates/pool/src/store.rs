@@ -176,6 +176,8 @@ pub struct PoolStats {
     pub evicted_epochs: u64,
     /// Quotes removed by [`QuotePool::remove_expired`].
     pub expired: u64,
+    /// Quotes removed by [`QuotePool::retain_valid`]: the chain changed under them (a reorg).
+    pub invalidated: u64,
 }
 
 /// Rank of a quote within its epoch: lower is better. Lowest fee; ties earliest arrival
@@ -512,6 +514,33 @@ impl QuotePool {
         });
         inner.len -= removed.len();
         inner.stats.expired += removed.len() as u64;
+        drop(inner);
+        // The quotes are freed after the lock is released.
+        removed.len()
+    }
+
+    /// Keeps only the quotes for which `valid` holds; returns how many were removed. The node
+    /// calls it on each L1 refresh with the chain-state checks against the new snapshot, so a
+    /// quote the chain no longer matches (a reorg changed its epoch's blocks or fees, or took
+    /// the epoch's end back out) stops being served.
+    pub fn retain_valid(&self, mut valid: impl FnMut(&VerifiedQuote) -> bool) -> usize {
+        let mut inner = self.inner.write();
+        let mut removed = Vec::new();
+        inner.epochs.retain(|_, eq| {
+            let dead: Vec<RankKey> = eq
+                .ranked
+                .iter()
+                .filter(|(_, q)| !valid(q))
+                .map(|(k, _)| *k)
+                .collect();
+            if !dead.is_empty() {
+                removed.extend(dead.iter().filter_map(|k| eq.remove_key(k)));
+                eq.refresh_best();
+            }
+            !eq.ranked.is_empty()
+        });
+        inner.len -= removed.len();
+        inner.stats.invalidated += removed.len() as u64;
         drop(inner);
         // The quotes are freed after the lock is released.
         removed.len()

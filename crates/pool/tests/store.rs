@@ -290,3 +290,37 @@ fn an_expired_quote_is_removed_and_no_longer_blocks_its_provers_new_quote() {
     assert!(pool.is_empty());
     assert!(pool.epochs().is_empty());
 }
+
+#[test]
+fn quotes_failing_revalidation_are_removed_and_the_best_recomputed() {
+    let pool = QuotePool::default();
+    // Prover 0's quote (cheapest) carries fees the chain no longer has; prover 1's matches.
+    let stale = verified(
+        0,
+        QuoteFields {
+            basis_point_fee: 100,
+            total_fees: U256::from(1),
+            ..fields(0)
+        },
+    );
+    let good = verified(
+        1,
+        QuoteFields {
+            basis_point_fee: 200,
+            ..fields(1)
+        },
+    );
+    let epoch = 7;
+    let chain_fees = fields(1).total_fees;
+    assert!(pool.insert_at(stale, 1).is_stored());
+    assert!(pool.insert_at(good.clone(), 2).is_stored());
+    assert_eq!(pool.best(epoch).unwrap().fields().basis_point_fee, 100);
+    let removed = pool.retain_valid(|q| q.fields().total_fees == chain_fees);
+    assert_eq!(removed, 1);
+    assert_eq!(pool.stats().invalidated, 1);
+    assert_eq!(pool.quotes(epoch), vec![good.clone()]);
+    assert_eq!(pool.best(epoch), Some(good));
+    // An epoch left without quotes disappears.
+    assert_eq!(pool.retain_valid(|_| false), 1);
+    assert!(pool.is_empty() && pool.epochs().is_empty());
+}

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use alloy_primitives::{Address, B256, U256};
 use epoch_rfq_l1::{
-    BlockRecord, Claim, ClaimRejected, EpochRange, L1Client, L1Error, RollupError, TimeParams,
+    BlockRecord, ClaimRejected, EpochRange, L1Client, L1Error, RollupError, TimeParams,
 };
 use epoch_rfq_quote::{QuoteId, SIGNATURE_LEN};
 use epoch_rfq_runtime::health::{Health, ServiceHealth};
@@ -69,7 +69,8 @@ struct Auction {
     epoch: u64,
     /// Its blocks and fees (what is lost if nobody claims it).
     range: EpochRange,
-    /// A claim was seen (or made) for it.
+    /// A claim for it was on L1 once its claim phase was over. A claim seen (or made) during
+    /// the phase does not count: a reorg may take it out, and the epoch then ends unclaimed.
     claimed: bool,
     /// Its unclaimed end was reported.
     reported: bool,
@@ -337,7 +338,7 @@ impl Proposer {
             Some(_) => self.l1.proof_claim().await?,
             None => None,
         };
-        report.unclaimed = self.watch(epoch, claim, slot).await?;
+        report.unclaimed = self.watch(epoch, slot).await?;
 
         // Only the slot's proposer may propose and claim (anyone when the set is empty).
         let ours = self
@@ -410,24 +411,17 @@ impl Proposer {
     async fn watch(
         &mut self,
         epoch: Option<EpochRange>,
-        claim: Option<Claim>,
         slot: u64,
     ) -> Result<Option<u64>, ProposerError> {
         let time = *self.l1.time();
         let mut reported = None;
         if let Some(range) = epoch
             && time.is_epoch_complete(range.epoch, slot)
+            && self.auction.as_ref().map(|a| a.epoch) != Some(range.epoch)
         {
-            if self.auction.as_ref().map(|a| a.epoch) != Some(range.epoch) {
-                // A new epoch to prove: settle the previous one first.
-                reported = self.report_if_unclaimed(slot).await?;
-                self.auction = Some(Auction::new(range));
-            }
-            if claim.is_some()
-                && let Some(a) = self.auction.as_mut()
-            {
-                a.claimed = true;
-            }
+            // A new epoch to prove: settle the previous one first.
+            reported = self.report_if_unclaimed(slot).await?;
+            self.auction = Some(Auction::new(range));
         }
         Ok(self.report_if_unclaimed(slot).await?.or(reported))
     }
@@ -443,8 +437,10 @@ impl Proposer {
         let epoch = a.epoch;
         let quotes_seen = a.seen.len();
         let range = a.range;
-        // A claim in the last claim slot may have landed between two ticks (`getClaim` keeps it
-        // after the proof; only a prune deletes it, and that comes after the proof deadline).
+        // The outcome is read from L1 once the phase is over: a claim in the last claim slot may
+        // have landed between two ticks, and one seen or made earlier may have been reorged out
+        // (`getClaim` keeps a claim after its proof; only a prune deletes it, and that comes
+        // after the proof deadline).
         if self.l1.claim(epoch).await?.is_some() {
             if let Some(a) = self.auction.as_mut() {
                 a.claimed = true;
@@ -841,9 +837,6 @@ impl Proposer {
                         *block = None;
                         report.proposed = Some(b);
                         self.block_proposed(b, tx, true);
-                    }
-                    if let Some(a) = self.auction.as_mut() {
-                        a.claimed = true;
                     }
                     info!(
                         epoch,

@@ -16,6 +16,9 @@ use crate::l1tx::{self, Settled, SharedStore, TxError};
 use crate::metrics::ProverMetrics;
 use crate::store::StoreError;
 
+/// How often the pool is checked while transactions of ours wait in it.
+const POOL_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
 /// Store `kind`s of the bond manager's transactions.
 const KIND_APPROVE: &str = "approve";
 const KIND_DEPOSIT: &str = "deposit";
@@ -42,6 +45,21 @@ pub enum BondError {
     TxPending {
         /// The pending transaction.
         tx_hash: String,
+    },
+    /// Transactions of the prover wait in the L1 node's pool: one may be a deposit a reorg took
+    /// out and the node put back, so no top-up is sent until they are mined.
+    #[error(
+        "transactions of {prover} wait in the L1 node's pool (mined nonce {mined}, pending \
+         {pending}); not topping up the escrow until they are mined (checked again on the next \
+         attempt)"
+    )]
+    QueuedInPool {
+        /// The prover.
+        prover: Address,
+        /// Its transaction count at the latest block.
+        mined: u64,
+        /// Its transaction count including the pool.
+        pending: u64,
     },
     /// The deposit did not reach the required amount after the top-up (e.g. a withdrawal was
     /// requested concurrently).
@@ -149,9 +167,12 @@ impl BondManager {
             .sender()
             .ok_or(L1Error::NoSigner { call: "deposit" })?;
         self.settle_recorded().await?;
-        let available = self.l1.available_for_bond(prover).await?;
-        self.metrics.set_bond_available(available);
+        let mut available = self.l1.available_for_bond(prover).await?;
         let required = self.minimum.max(amount);
+        if available < required && self.wait_for_own_pool_txs(prover).await? {
+            available = self.l1.available_for_bond(prover).await?;
+        }
+        self.metrics.set_bond_available(available);
         if available >= required {
             return Ok(BondStatus {
                 available,
@@ -214,6 +235,39 @@ impl BondManager {
             available,
             deposited: top_up,
         })
+    }
+
+    /// Waits (up to the receipt timeout) until no transaction of `prover` waits in the L1
+    /// node's pool; `Ok(true)` when it had to wait, so the deposit is read again.
+    ///
+    /// A deposit that a reorg took out after it counted as done is no longer followed, and a
+    /// node may put it back in its pool. A top-up decided from the balance without it would be
+    /// a second deposit for one shortfall once both are mined (the new one takes the next
+    /// nonce). So no top-up is sent while the account has transactions in the pool.
+    async fn wait_for_own_pool_txs(&self, prover: Address) -> Result<bool, BondError> {
+        let since = std::time::Instant::now();
+        let mut waited = false;
+        loop {
+            let (mined, pending) = self.l1.nonces(prover).await?;
+            if pending <= mined {
+                return Ok(waited);
+            }
+            if since.elapsed() >= self.receipt_timeout {
+                return Err(BondError::QueuedInPool {
+                    prover,
+                    mined,
+                    pending,
+                });
+            }
+            if !waited {
+                tracing::info!(
+                    %prover, mined, pending,
+                    "transactions of ours wait in the L1 node's pool; the escrow top-up waits for them"
+                );
+            }
+            waited = true;
+            tokio::time::sleep(POOL_POLL_INTERVAL).await;
+        }
     }
 
     /// Settles recorded approvals and deposits whose outcome is unknown (a crash or a receipt

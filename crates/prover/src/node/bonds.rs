@@ -55,7 +55,9 @@ pub(super) async fn run(shared: Arc<Shared>) {
                 }
                 below = true;
             }
-            Err(err @ BondError::TxPending { .. }) => health.degraded(err.to_string()),
+            Err(err @ (BondError::TxPending { .. } | BondError::QueuedInPool { .. })) => {
+                health.degraded(err.to_string())
+            }
             Err(err) => {
                 tracing::warn!(%err, "escrow top-up failed; retrying next interval");
                 health.degraded(err.to_string());

@@ -4,11 +4,18 @@
 //! exactly once, across restarts and duplicate signals) and starts it. Then cancel jobs whose
 //! claim is gone for good, and report our slashed bonds.
 //!
+//! Reorgs: a claim of ours that L1 no longer shows pauses its job's proof submission (the job
+//! checks the claim before sending) and cancels the job only once the claim can no longer come
+//! back. The slash scan's cursor holds the hash of the last block read and reads the last
+//! [`SLASH_REWIND_BLOCKS`] blocks again when that block was replaced.
+//!
 //! It never waits for the escrow top-up or the pricing service: after a won claim it only asks
 //! the bond manager for a top-up.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use epoch_rfq_l1::alloy::primitives::B256;
 use epoch_rfq_l1::alloy::providers::Provider;
 use epoch_rfq_l1::alloy::rpc::types::Filter;
 use epoch_rfq_l1::alloy::sol_types::SolEvent;
@@ -20,11 +27,29 @@ use tokio::task::AbortHandle;
 use super::{NodeError, ProverEvent, Shared, unix_now};
 use crate::store::{JobState, SeenClaim};
 
+/// Blocks scanned again for `BondSlashed` when the block under the slash cursor was replaced:
+/// the node's history cursor rewinds as far (deeper than any Ethereum reorg since the merge,
+/// short of finality).
+pub(super) const SLASH_REWIND_BLOCKS: u64 = 64;
+
+/// Epochs whose slash was reported that are remembered, so that blocks read again after a reorg
+/// do not report a slash twice (one claim per epoch: at most one slash per epoch).
+const REPORTED_SLASHES_KEPT: usize = 64;
+
+/// The last L1 block scanned for `BondSlashed`: its number and hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SlashCursor {
+    number: u64,
+    hash: B256,
+}
+
 /// The claim watcher's state between rounds.
 pub(super) struct ClaimWatcher {
     shared: Arc<Shared>,
     /// The last L1 block scanned for `BondSlashed`.
-    slash_cursor: Option<u64>,
+    slash_cursor: Option<SlashCursor>,
+    /// Epochs whose slash was reported (the newest [`REPORTED_SLASHES_KEPT`]).
+    reported_slashes: BTreeSet<u64>,
 }
 
 impl ClaimWatcher {
@@ -32,6 +57,7 @@ impl ClaimWatcher {
         Self {
             shared,
             slash_cursor: None,
+            reported_slashes: BTreeSet::new(),
         }
     }
 
@@ -158,27 +184,52 @@ impl ClaimWatcher {
 
     /// Cancels unfinished jobs whose claim is gone for good.
     ///
-    /// A claim that is missing while its epoch still has blocks is not gone for good: it may be a
-    /// reorg in flight (the claim transaction is usually mined again a block later) or an L1
-    /// endpoint a block behind. Cancelling then would be final, and the bond, staked again when
-    /// the claim comes back, would be slashed for a proof we stopped making. So the job keeps
-    /// going (proving an unclaimed epoch is allowed and harmless) and is only cancelled once the
-    /// epoch's blocks were pruned, after which it can never be claimed again.
+    /// A claim of ours that is missing (or replaced by another prover's) is not gone for good
+    /// while it can still come back: a reorg in flight (the claim transaction is usually mined
+    /// again a block later) or an L1 endpoint a block behind. Cancelling then would be final, and
+    /// the bond, staked again when the claim comes back, would be slashed for a proof we stopped
+    /// making. Meanwhile the job may prove but does not submit (see `jobs::submit_proof`): a
+    /// proof of an unclaimed epoch would pay its fees to nobody and shut our claim out. The claim
+    /// is gone for good once the epoch's blocks were pruned, or once the newest block that is
+    /// `L1_CONFIRMATIONS` deep is past the claim phase: every block of the claim phase is then at
+    /// least that deep, and none of them holds our claim.
     async fn check_cancellations(&mut self) -> Result<(), NodeError> {
         let shared = &self.shared;
         let unfinished = shared.store.lock().unfinished_jobs()?;
         for job in unfinished {
-            if shared.l1.claim(job.epoch).await?.is_some() {
-                continue;
-            }
-            if !shared.l1.epoch_range(job.epoch).await?.is_empty() {
-                tracing::warn!(
-                    epoch = job.epoch,
-                    "our claim is not visible on L1 but the epoch still has its blocks \
-                     (reorg or a lagging endpoint?); the proving job continues"
-                );
-                continue;
-            }
+            let claim = shared.l1.claim(job.epoch).await?;
+            let reason = match claim {
+                Some(claim) if claim.bond_provider == shared.me => continue,
+                _ if shared.l1.epoch_range(job.epoch).await?.is_empty() => {
+                    "the claim vanished from L1 (the epoch was pruned) before the proof landed"
+                        .to_string()
+                }
+                claim => {
+                    let confirmed = shared.l1.confirmed_slot().await?;
+                    let last_claim_slot = shared.l1.time().claim_phase_last_slot(job.epoch);
+                    if confirmed <= last_claim_slot {
+                        tracing::warn!(
+                            epoch = job.epoch,
+                            other_prover = ?claim.map(|c| c.bond_provider),
+                            "our claim is not on L1 while the epoch can still be claimed (reorg \
+                             or a lagging endpoint?); the job holds its proof until the claim \
+                             is back"
+                        );
+                        continue;
+                    }
+                    match claim {
+                        Some(other) => format!(
+                            "the claim was reorged out and the epoch was claimed for prover {} \
+                             instead",
+                            other.bond_provider
+                        ),
+                        None => format!(
+                            "the claim was reorged out and not mined again before the claim \
+                             phase ended (slot {last_claim_slot})"
+                        ),
+                    }
+                }
+            };
             shared.jobs.cancel(job.epoch);
             // Re-read: the task may have moved it before it was stopped.
             let Some(current) = shared.store.lock().job(job.epoch)? else {
@@ -187,43 +238,74 @@ impl ClaimWatcher {
             if current.state.is_terminal() {
                 continue;
             }
-            tracing::warn!(epoch = job.epoch, state = %current.state, "claim vanished from L1; cancelling the job");
+            tracing::warn!(epoch = job.epoch, state = %current.state, %reason, "our claim is gone from L1; cancelling the job");
             shared.store.lock().forget_claim(job.epoch)?;
-            shared.transition(
-                job.epoch,
-                current.state,
-                JobState::Cancelled,
-                "the claim vanished from L1 (the epoch was pruned) before the proof landed",
-            )?;
+            shared.transition(job.epoch, current.state, JobState::Cancelled, &reason)?;
         }
         Ok(())
     }
 
     /// Reports each `BondSlashed` of ours since the last round (from the block this process
     /// started at: a slash while the prover was down shows in its job's `Failed` state).
+    ///
+    /// The cursor holds the hash of the last block read: when that block was replaced (a reorg),
+    /// the last [`SLASH_REWIND_BLOCKS`] blocks are read again, so a slash mined in a block that
+    /// replaced one already read is still reported (each epoch's slash once).
     async fn check_slashes(&mut self) -> Result<(), NodeError> {
-        let shared = &self.shared;
-        let (latest, _) = shared.l1.latest_l1_block().await?;
+        let l1 = self.shared.l1.clone();
+        let (latest, _) = l1.latest_l1_block().await?;
         let from = match self.slash_cursor {
-            Some(cursor) if cursor >= latest => return Ok(()),
-            Some(cursor) => cursor + 1,
             None => latest,
+            Some(cursor) => {
+                if l1.block_hash(cursor.number).await? != Some(cursor.hash) {
+                    // (Never past the head: a chain that lost more blocks than the rewind.)
+                    let from = cursor
+                        .number
+                        .saturating_sub(SLASH_REWIND_BLOCKS - 1)
+                        .min(latest);
+                    tracing::info!(
+                        block = cursor.number,
+                        rewind_to = from,
+                        "L1 reorg under the slash cursor; reading the last blocks again"
+                    );
+                    from
+                } else if cursor.number >= latest {
+                    return Ok(());
+                } else {
+                    cursor.number + 1
+                }
+            }
         };
-        for slash in shared.l1.bond_slashed_events(from, Some(latest)).await? {
-            if slash.prover != shared.me {
+        // The hash is read before the logs and checked after them: logs read across a reorg of
+        // their last block are not trusted, and the next round reads them again.
+        let Some(hash) = l1.block_hash(latest).await? else {
+            return Ok(());
+        };
+        let slashes = l1.bond_slashed_events(from, Some(latest)).await?;
+        if l1.block_hash(latest).await? != Some(hash) {
+            return Ok(());
+        }
+        for slash in slashes {
+            if slash.prover != self.shared.me || !self.reported_slashes.insert(slash.epoch) {
                 continue;
             }
-            shared.metrics.bond_slashed(slash.amount);
+            if self.reported_slashes.len() > REPORTED_SLASHES_KEPT {
+                self.reported_slashes.pop_first();
+            }
+            self.shared.metrics.bond_slashed(slash.amount);
             tracing::error!(
                 epoch = slash.epoch, amount = %slash.amount, l1_block = slash.at.l1_block,
                 "our bond was slashed: the epoch was not proven by its deadline"
             );
-            shared.emit(ProverEvent::BondSlashed {
+            self.shared.emit(ProverEvent::BondSlashed {
                 epoch: slash.epoch,
                 amount: slash.amount,
             });
         }
-        self.slash_cursor = Some(latest);
+        self.slash_cursor = Some(SlashCursor {
+            number: latest,
+            hash,
+        });
         Ok(())
     }
 }

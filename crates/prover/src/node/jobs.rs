@@ -362,6 +362,21 @@ async fn submit_proof(shared: &Shared, epoch: u64, proof: Bytes) -> Result<bool,
         )?;
         return Ok(true);
     }
+    // The proof goes out only while our claim is on L1. With the claim reorged out, a proof
+    // would prove the epoch as unclaimed (fee share zero, the fees to the block proposers) and
+    // the claim could never land again; the job waits, and the claim watcher cancels it once
+    // the claim cannot come back.
+    match l1.claim(epoch).await? {
+        Some(claim) if claim.bond_provider == shared.me => {}
+        claim => {
+            tracing::debug!(
+                epoch,
+                other_prover = ?claim.map(|c| c.bond_provider),
+                "our claim is not on L1 (reorg?); the proof waits for it"
+            );
+            return Ok(false);
+        }
+    }
     let rollup = l1.rollup();
     let sent = l1tx::send_recorded(
         l1,
