@@ -10,17 +10,17 @@
 //!   (`RPC_INGEST_PIPELINE_DEPTH` in flight per connection, default 16); JSON-RPC batches
 //! * `RPC_INGEST_QUOTES` — quotes per mode (default 40000)
 //! * `RPC_INGEST_CONNECTIONS` — keep-alive connections for single calls (default 32)
-//! * `RPC_INGEST_BATCH` — calls per batch in batch mode (default 25)
+//! * `RPC_INGEST_BATCH` — calls per batch in batch mode (default 20)
 //! * `RPC_INGEST_BATCH_CONNECTIONS` — keep-alive connections in batch mode (default 4: a batch
 //!   is answered when its last call is done, so its latency grows with the calls in flight;
-//!   4 × 25 keeps about 100 quotes queued, about 2 ms of work for two cores)
+//!   4 × 20 keeps about 80 quotes queued, about 2 ms of work for two cores)
 //! * `RPC_INGEST_THREADS` — the node's tokio workers (default 2, the machine's cores)
 //!
 //! The load generator is one OS thread sharing the machine with the node: it sends pre-rendered
-//! requests (one request in flight per connection, no pipelining: what an ordinary HTTP client
-//! does) and reads each response through, so its own cost is a few syscalls per request. Its CPU
-//! time is measured and printed apart from the node's, so the figure is what the node does on
-//! the machine's cores minus what one light client takes from them.
+//! requests and reads each response through, so its own cost is a few syscalls per request. Its
+//! CPU time is measured and printed apart from the node's (from each thread's `schedstat`), so
+//! the rate is what the node does on the machine's cores minus what one light client takes from
+//! them, and "the node alone could take" is the node's cores divided by its CPU per quote.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -294,7 +294,7 @@ fn main() {
     let n = env("RPC_INGEST_QUOTES", 40_000);
     let single_connections = env("RPC_INGEST_CONNECTIONS", 32);
     let depth = env("RPC_INGEST_PIPELINE_DEPTH", 16);
-    let batch = env("RPC_INGEST_BATCH", 25);
+    let batch = env("RPC_INGEST_BATCH", 20);
     let batch_connections = env("RPC_INGEST_BATCH_CONNECTIONS", 4);
     let threads = env("RPC_INGEST_THREADS", 2);
     let warmup = 2_000.min(n);
@@ -362,14 +362,16 @@ fn main() {
         println!(
             "rpc_ingest {mode}: {} quotes in {shape}, {connections} connections, {threads} node workers: \
              {rate:.0} quotes/s = {:.0}% of recovery alone on {threads} threads ({recovery:.0}/s); \
-             request p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; CPU per quote: node {:.1} µs, \
-             load generator {:.1} µs; refused {}, pool {}",
+             request p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; CPU per quote: node {:.1} µs \
+             (the node alone could take {:.0}/s on {threads} cores), load generator {:.1} µs; \
+             refused {}, pool {}",
             run.calls,
             100.0 * rate / recovery,
             ms(percentile(&run.latencies, 0.50)),
             ms(percentile(&run.latencies, 0.99)),
             ms(run.latencies.last().copied().unwrap_or_default()),
             per_quote(node_cpu),
+            threads as f64 * 1e6 / per_quote(node_cpu),
             per_quote(run.client_cpu),
             run.calls - run.accepted,
             node.service().pool().len(),
