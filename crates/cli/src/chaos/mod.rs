@@ -112,6 +112,7 @@ async fn run_profile(
     options.polling_interval = Duration::from_millis(500);
     options.l1_fault_proxies = profile.proxies();
     options.l1_confirmations = profile.confirmations();
+    profile.configure(&mut options);
     let sandbox = Sandbox::start(options).await?;
     let time = sandbox.deployment().time();
     let (_, now) = sandbox.chain().latest_block().await?;

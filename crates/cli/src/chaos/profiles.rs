@@ -4,14 +4,25 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use alloy_primitives::U256;
+use anyhow::{Context, Result, bail};
 use epoch_rfq_l1::alloy::providers::Provider;
 use epoch_rfq_l1::alloy::providers::ext::AnvilApi;
 use epoch_rfq_l1::alloy::rpc::types::anvil::ReorgOptions;
 use epoch_rfq_l1::fault_proxy::Faults;
 use tokio_util::sync::CancellationToken;
 
-use crate::sandbox::Sandbox;
+use crate::sandbox::{ProverPricing, Sandbox, SandboxEvent, SandboxOptions};
+
+/// The killed prover's fee: below every other sandbox prover's (the pricing service never asks
+/// less than its base fee, 50 bps), so it wins every epoch.
+const KILLED_PROVER_BPS: u32 = 40;
+/// The killed prover's proving time: the kill lands while it proves.
+const KILLED_PROVER_PROOF_MS: u64 = 6_000;
+/// How long the killed prover stays down.
+const KILLED_PROVER_DOWN: Duration = Duration::from_secs(3);
+/// How long the node stays frozen.
+const NODE_FROZEN: Duration = Duration::from_secs(20);
 
 /// One fault, applied for several epochs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +45,11 @@ pub enum Profile {
     DroppedTxs,
     /// Mining paused for 2 blocks at every claim phase.
     MiningPaused,
+    /// The node (a child process) frozen with SIGSTOP for 20 s across every epoch's end.
+    NodeSigstop,
+    /// The winning prover (a child process) killed with SIGKILL when its claim is mined, and
+    /// started again on its data a few seconds later.
+    ProverKill9,
 }
 
 /// Slot, epoch and claim window of a profile's chain.
@@ -46,7 +62,7 @@ pub struct Timing {
 
 impl Profile {
     /// Every profile, in the order of the table.
-    pub const ALL: [Profile; 9] = [
+    pub const ALL: [Profile; 11] = [
         Profile::Baseline,
         Profile::RateLimited,
         Profile::SlowL1,
@@ -56,6 +72,8 @@ impl Profile {
         Profile::FeeSpike,
         Profile::DroppedTxs,
         Profile::MiningPaused,
+        Profile::NodeSigstop,
+        Profile::ProverKill9,
     ];
 
     /// What `--quick` runs.
@@ -73,6 +91,8 @@ impl Profile {
             Self::FeeSpike => "fee-spike-10x",
             Self::DroppedTxs => "dropped-txs",
             Self::MiningPaused => "mining-paused",
+            Self::NodeSigstop => "node-sigstop-20s",
+            Self::ProverKill9 => "prover-kill9-after-claim",
         }
     }
 
@@ -88,6 +108,12 @@ impl Profile {
             Self::FeeSpike => "base fee x10 for 3 blocks at every claim phase",
             Self::DroppedTxs => "every pending transaction dropped from the pool every 2 s",
             Self::MiningPaused => "mining paused for 2 blocks at every claim phase",
+            Self::NodeSigstop => {
+                "the node frozen (SIGSTOP) for 20 s from 2 slots before every claim phase"
+            }
+            Self::ProverKill9 => {
+                "the winning prover killed (SIGKILL) when its claim is mined, restarted 3 s later"
+            }
         }
     }
 
@@ -118,6 +144,19 @@ impl Profile {
                 epoch_duration: 4,
                 claim_window: 2,
             },
+            // The node thaws 3 slots into the claim phase; 3 slots are left for the quotes and
+            // the claim.
+            Self::NodeSigstop => Timing {
+                slot_duration: 4,
+                epoch_duration: 8,
+                claim_window: 6,
+            },
+            // Proving (6 s), the kill and the restart fit in the proof margin with room.
+            Self::ProverKill9 => Timing {
+                slot_duration: 4,
+                epoch_duration: 8,
+                claim_window: 4,
+            },
             _ if quick => Timing {
                 slot_duration: 4,
                 epoch_duration: 4,
@@ -136,6 +175,26 @@ impl Profile {
         match self {
             Self::OneEndpointDead => 2,
             _ => 1,
+        }
+    }
+
+    /// The sandbox's roles for this profile: which run as child processes, and (for the kill)
+    /// a prover that wins every auction and takes a while to prove, so that the kill lands
+    /// while it proves.
+    pub fn configure(self, options: &mut SandboxOptions) {
+        match self {
+            Self::NodeSigstop => options.processes.node = true,
+            Self::ProverKill9 => {
+                if let Some(winner) = options.provers.first_mut() {
+                    winner.pricing = ProverPricing::Fixed {
+                        basis_point_fee: KILLED_PROVER_BPS,
+                        bond: U256::from(2000u64),
+                    };
+                    winner.proof_delay_ms = KILLED_PROVER_PROOF_MS;
+                    options.processes.provers = vec![winner.name.clone()];
+                }
+            }
+            _ => {}
         }
     }
 
@@ -256,6 +315,72 @@ impl Profile {
                     Ok(())
                 })
                 .await?;
+            }
+            Self::NodeSigstop => {
+                let Some(node) = ctx.sandbox.node_process() else {
+                    bail!("the node runs in-process: it cannot be frozen alone");
+                };
+                let time = ctx.sandbox.deployment().time();
+                let first = time.epoch_of_slot(time.slot_at(ctx.from).unwrap_or_default());
+                for epoch in first.. {
+                    // Two slots before the claim phase: the epoch ends while the node is frozen.
+                    let at = time.slot_start(time.claim_phase(epoch).start.saturating_sub(2));
+                    if at >= ctx.until || !ctx.wait_for_time(at, stop).await? {
+                        break;
+                    }
+                    node.freeze().await?;
+                    cancellable_sleep(NODE_FROZEN, stop).await;
+                    node.thaw().await?;
+                    // The proposer's blocks never wait on the node: every slot the freeze
+                    // covered has its block.
+                    let (_, now) = ctx.sandbox.chain().latest_block().await?;
+                    let frozen =
+                        time.slot_at(at).unwrap_or_default()..time.slot_at(now).unwrap_or_default();
+                    let proposed: std::collections::BTreeSet<u64> = ctx
+                        .sandbox
+                        .history()
+                        .into_iter()
+                        .filter_map(|e| match e {
+                            SandboxEvent::BlockProposed { slot, .. } => Some(slot),
+                            _ => None,
+                        })
+                        .collect();
+                    let missed: Vec<u64> = frozen.filter(|s| !proposed.contains(s)).collect();
+                    if !missed.is_empty() {
+                        bail!("no block in slots {missed:?} while the node was frozen");
+                    }
+                }
+            }
+            Self::ProverKill9 => {
+                let Some(victim) = ctx.sandbox.provers().iter().find(|p| p.process().is_some())
+                else {
+                    bail!("no prover runs as a child process: none can be killed alone");
+                };
+                let time = ctx.sandbox.deployment().time();
+                let epochs = time.epoch_of_slot(time.slot_at(ctx.from).unwrap_or_default())..;
+                let mut killed = std::collections::BTreeSet::new();
+                let mut from_block = 0;
+                while ctx.before(ctx.until, stop).await? {
+                    let reader = ctx.sandbox.reader();
+                    let head = ctx.provider().get_block_number().await?;
+                    let claims = if head >= from_block {
+                        reader
+                            .proof_right_claimed_events(from_block, Some(head))
+                            .await?
+                    } else {
+                        Vec::new()
+                    };
+                    from_block = from_block.max(head + 1);
+                    for claim in claims {
+                        if claim.prover == victim.address
+                            && epochs.contains(&claim.epoch)
+                            && killed.insert(claim.epoch)
+                        {
+                            victim.kill_and_restart(KILLED_PROVER_DOWN).await?;
+                        }
+                    }
+                    cancellable_sleep(Duration::from_millis(200), stop).await;
+                }
             }
         }
         // Hold the fault until its end.
@@ -384,6 +509,31 @@ mod tests {
     }
 
     #[test]
+    fn the_killed_prover_runs_alone_as_a_process_and_underbids_everyone() {
+        let mut options = SandboxOptions::standard("unused");
+        Profile::ProverKill9.configure(&mut options);
+        let victim = &options.provers[0];
+        assert_eq!(options.processes.provers, vec![victim.name.clone()]);
+        assert!(!options.processes.node);
+        assert_eq!(victim.proof_delay_ms, KILLED_PROVER_PROOF_MS);
+        assert!(KILLED_PROVER_BPS < options.pricing.base_bps);
+        for other in &options.provers[1..] {
+            if let ProverPricing::Fixed {
+                basis_point_fee, ..
+            } = other.pricing
+            {
+                assert!(basis_point_fee > KILLED_PROVER_BPS, "{other:?}");
+            }
+        }
+        let mut options = SandboxOptions::standard("unused");
+        Profile::NodeSigstop.configure(&mut options);
+        assert!(options.processes.node && options.processes.provers.is_empty());
+        let mut options = SandboxOptions::standard("unused");
+        Profile::Baseline.configure(&mut options);
+        assert!(!options.processes.any());
+    }
+
+    #[test]
     fn slots_hold_at_least_four_blocks_and_reorgs_run_at_depth() {
         for p in Profile::ALL {
             for quick in [false, true] {
@@ -393,6 +543,10 @@ mod tests {
             }
         }
         assert_eq!(Profile::Reorgs.confirmations(), Some(3));
+        // The frozen node thaws with claim slots to spare.
+        let t = Profile::NodeSigstop.timing(false);
+        let thawed_after_slots = NODE_FROZEN.as_secs().div_ceil(t.slot_duration) - 2;
+        assert!(thawed_after_slots + 2 <= t.claim_window, "{t:?}");
         assert_eq!(Profile::OneEndpointDead.proxies(), 2);
     }
 }

@@ -151,8 +151,8 @@ pub async fn measure(
         .l1
         .transactions_total(TxEvent::abandoned);
     for prover in sandbox.provers() {
-        replacements += prover.metrics.l1.transactions_total(TxEvent::replaced);
-        abandoned += prover.metrics.l1.transactions_total(TxEvent::abandoned);
+        replacements += prover.l1_transactions(TxEvent::replaced).await?;
+        abandoned += prover.l1_transactions(TxEvent::abandoned).await?;
     }
     Ok(Row {
         profile,
