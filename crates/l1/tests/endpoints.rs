@@ -575,3 +575,54 @@ async fn ws_faults_delay_each_message_and_down_refuses_the_connection() {
     })
     .await
 }
+
+#[tokio::test]
+async fn a_ws_endpoint_whose_connection_is_gone_is_skipped_at_once() {
+    bounded(90, async {
+        let chain = chain().await;
+        let (a, b) = (proxy(&chain, 13).await, proxy(&chain, 14).await);
+        let metrics = L1Metrics::new();
+        let client = args(&[&a.ws_url(), &b.ws_url()], &chain)
+            .connect_with_metrics(None, &metrics)
+            .await
+            .expect("both ws endpoints answer");
+        // Take down whichever endpoint served the start-up reads: the ranked first one.
+        let (first, second) = if metrics.requests(&a.ws_url()) >= metrics.requests(&b.ws_url()) {
+            (&a, &b)
+        } else {
+            (&b, &a)
+        };
+        first.set_down(true);
+        // alloy's ws backend now reconnects to it with a growing backoff (minutes in all) and
+        // holds every request sent to it meanwhile. Callers bound their reads more tightly than
+        // the per-endpoint limit (the node: 5 s), so a held request would never fail over.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for _ in 0..5 {
+            let started = Instant::now();
+            tokio::time::timeout(Duration::from_secs(3), client.latest_l1_block())
+                .await
+                .expect("answered by the other endpoint, not held by the reconnecting one")
+                .expect("read");
+            assert!(started.elapsed() < Duration::from_secs(3));
+        }
+        assert!(metrics.requests(&second.ws_url()) >= 5);
+        assert!(metrics.errors(&first.ws_url(), ErrorKind::connection) >= 1);
+
+        // Back up, and the other one down: alloy reconnected (its next attempt, 3 s after the
+        // first), and the first endpoint serves again.
+        first.set_down(false);
+        second.set_down(true);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !matches!(
+            tokio::time::timeout(Duration::from_secs(3), client.latest_l1_block()).await,
+            Ok(Ok(_))
+        ) {
+            assert!(
+                Instant::now() < deadline,
+                "the first endpoint did not serve again"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    })
+    .await
+}

@@ -111,6 +111,7 @@ async fn run_profile(
     options.print = false;
     options.polling_interval = Duration::from_millis(500);
     options.l1_fault_proxies = profile.proxies();
+    options.l1_fault_proxies_ws = profile.ws();
     options.l1_confirmations = profile.confirmations();
     profile.configure(&mut options);
     let sandbox = Sandbox::start(options).await?;

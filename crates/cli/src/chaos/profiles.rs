@@ -36,6 +36,8 @@ pub enum Profile {
     SlowL1,
     /// Two endpoints, one of them down throughout.
     OneEndpointDead,
+    /// Two ws endpoints, the first (the one subscriptions use) down throughout.
+    OneEndpointDeadWs,
     /// Every endpoint down for 20 s, from one slot into a claim phase.
     L1Down20s,
     /// A 1–3 block reorg every 4 blocks (roles at `L1_CONFIRMATIONS=3`).
@@ -64,11 +66,12 @@ pub struct Timing {
 
 impl Profile {
     /// Every profile, in the order of the table.
-    pub const ALL: [Profile; 11] = [
+    pub const ALL: [Profile; 12] = [
         Profile::Baseline,
         Profile::RateLimited,
         Profile::SlowL1,
         Profile::OneEndpointDead,
+        Profile::OneEndpointDeadWs,
         Profile::L1Down20s,
         Profile::Reorgs,
         Profile::FeeSpike,
@@ -88,6 +91,7 @@ impl Profile {
             Self::RateLimited => "rate-limited-30pct",
             Self::SlowL1 => "slow-l1-500ms",
             Self::OneEndpointDead => "one-endpoint-dead",
+            Self::OneEndpointDeadWs => "one-endpoint-dead-ws",
             Self::L1Down20s => "l1-down-20s",
             Self::Reorgs => "reorgs-1-3",
             Self::FeeSpike => "fee-spike-10x",
@@ -105,6 +109,9 @@ impl Profile {
             Self::RateLimited => "30% of L1 requests answered HTTP 429",
             Self::SlowL1 => "+500 ms on every L1 request",
             Self::OneEndpointDead => "two L1 endpoints, the second refusing connections",
+            Self::OneEndpointDeadWs => {
+                "two ws L1 endpoints, the first (subscriptions use it) refusing connections"
+            }
             Self::L1Down20s => "every L1 endpoint down for 20 s, one slot into a claim phase",
             Self::Reorgs => "a 1-3 block reorg every 4 blocks, roles at L1_CONFIRMATIONS=3",
             Self::FeeSpike => "base fee x10 for 3 blocks at every claim phase",
@@ -176,9 +183,14 @@ impl Profile {
     /// How many L1-fault proxies stand between the roles and anvil.
     pub fn proxies(self) -> usize {
         match self {
-            Self::OneEndpointDead => 2,
+            Self::OneEndpointDead | Self::OneEndpointDeadWs => 2,
             _ => 1,
         }
+    }
+
+    /// Whether the roles reach the proxies by their ws URLs.
+    pub fn ws(self) -> bool {
+        self == Self::OneEndpointDeadWs
     }
 
     /// The sandbox's roles for this profile: which run as child processes, and (for the kill)
@@ -246,6 +258,11 @@ impl Profile {
             }
             Self::OneEndpointDead => {
                 if let Some(p) = proxies.get(1) {
+                    p.set_down(true);
+                }
+            }
+            Self::OneEndpointDeadWs => {
+                if let Some(p) = proxies.first() {
                     p.set_down(true);
                 }
             }
@@ -618,5 +635,7 @@ mod tests {
         let thawed_after_slots = NODE_FROZEN.as_secs().div_ceil(t.slot_duration) - 2;
         assert!(thawed_after_slots + 2 <= t.claim_window, "{t:?}");
         assert_eq!(Profile::OneEndpointDead.proxies(), 2);
+        assert_eq!(Profile::OneEndpointDeadWs.proxies(), 2);
+        assert!(Profile::OneEndpointDeadWs.ws() && !Profile::OneEndpointDead.ws());
     }
 }

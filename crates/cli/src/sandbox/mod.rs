@@ -191,7 +191,13 @@ impl Sandbox {
         } else {
             let urls = proxies
                 .iter()
-                .map(FaultProxy::url)
+                .map(|p| {
+                    if options.l1_fault_proxies_ws {
+                        p.ws_url()
+                    } else {
+                        p.url()
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(",");
             (urls.clone(), urls)

@@ -212,8 +212,11 @@ pub struct SandboxOptions {
     /// Print each event as one line on stdout.
     pub print: bool,
     /// L1-fault proxies between every role and anvil (0: the roles talk to anvil directly).
-    /// With N, every role's `ETHEREUM_HOSTS` lists the N proxies (http only).
+    /// With N, every role's `ETHEREUM_HOSTS` lists the N proxies (http, or ws with
+    /// [`Self::l1_fault_proxies_ws`]).
     pub l1_fault_proxies: usize,
+    /// List the proxies by their `ws://` URLs instead (the proxy relays both on one port).
+    pub l1_fault_proxies_ws: bool,
     /// `L1_CONFIRMATIONS` of every role (`None`: the default, 0 on anvil).
     pub l1_confirmations: Option<u64>,
     /// Roles run as child processes instead of in this process.
@@ -311,6 +314,7 @@ impl SandboxOptions {
             extra_source: None,
             print: true,
             l1_fault_proxies: 0,
+            l1_fault_proxies_ws: false,
             l1_confirmations: None,
             processes: RoleProcesses::default(),
         }
