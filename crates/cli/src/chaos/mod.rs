@@ -55,7 +55,7 @@ pub struct ChaosArgs {
 pub async fn run(args: ChaosArgs) -> Result<()> {
     if args.list {
         for p in Profile::ALL {
-            println!("{:<20} {}", p.name(), p.describe());
+            println!("{:<26} {}", p.name(), p.describe());
         }
         return Ok(());
     }
