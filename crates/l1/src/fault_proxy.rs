@@ -613,3 +613,38 @@ async fn write_response(stream: &mut TcpStream, status: u16, extra: &str, body: 
         && stream.write_all(body).await.is_ok()
         && stream.flush().await.is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_lengths_follow_rfc_6455() {
+        // Not enough header yet.
+        assert_eq!(frame_length(&[]), None);
+        assert_eq!(frame_length(&[0x81]), None);
+        assert_eq!(frame_length(&[0x81, 126, 0x01]), None);
+        // 7-bit length, unmasked (server to client) and masked (client to server).
+        assert_eq!(frame_length(&[0x81, 5]), Some(2 + 5));
+        assert_eq!(frame_length(&[0x81, 0x80 | 5]), Some(2 + 4 + 5));
+        // 16-bit and 64-bit extended lengths.
+        assert_eq!(frame_length(&[0x81, 126, 0x01, 0x00]), Some(4 + 256));
+        let mut long = vec![0x82, 127];
+        long.extend_from_slice(&70_000u64.to_be_bytes());
+        assert_eq!(frame_length(&long), Some(10 + 70_000));
+        // A length that cannot be held is reported as too large, not wrapped.
+        let mut huge = vec![0x82, 0x80 | 127];
+        huge.extend_from_slice(&u64::MAX.to_be_bytes());
+        assert!(frame_length(&huge).is_some_and(|n| n > MAX_WS_FRAME));
+    }
+
+    #[test]
+    fn only_websocket_upgrades_are_relayed_as_ws() {
+        let ws = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\n\r\n";
+        assert!(is_ws_upgrade(ws));
+        let post = b"POST / HTTP/1.1\r\ncontent-length: 2\r\n\r\n";
+        assert!(!is_ws_upgrade(post));
+        let h2c = b"GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n";
+        assert!(!is_ws_upgrade(h2c));
+    }
+}
