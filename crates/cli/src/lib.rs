@@ -14,6 +14,7 @@ pub mod pricing_cmd;
 pub mod proposer_cmd;
 pub mod prover_cmd;
 pub mod quote_cmd;
+pub mod role_flags;
 pub mod sandbox;
 pub mod wiring;
 

@@ -60,9 +60,10 @@ enum Command {
     /// (one on the cost model, whose terms are logged once per epoch),
     /// showing each epoch's auction, claim, proof, payouts and slashes as they happen.
     Sandbox(Box<sandbox::SandboxArgs>),
-    /// Run the network on anvil through L1 fault profiles (429s, latency, endpoints down,
-    /// reorgs, fee spikes, dropped transactions, paused mining) and print what each cost:
-    /// epochs proven, bonds slashed, duplicate and replacement transactions.
+    /// Run the network on anvil through fault profiles (429s, latency, endpoints down over http
+    /// or ws, reorgs, fee spikes, dropped transactions, paused mining, a frozen node, a killed
+    /// prover) and print what each cost: epochs proven, bonds slashed, duplicate and replacement
+    /// transactions.
     Chaos(Box<epoch_rfq::chaos::ChaosArgs>),
     /// Sign, verify and decode epoch proof quotes.
     #[command(subcommand)]

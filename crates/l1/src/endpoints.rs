@@ -22,20 +22,26 @@
 //! * `Router` sends `eth_subscribe` to the ws endpoint whose frontend the client holds for
 //!   subscriptions (the first healthy ws URL); alloy's ws backend reconnects and re-subscribes
 //!   by itself when that connection drops.
+//! * While a ws endpoint's connection is down (alloy reconnecting, with a backoff that grows to
+//!   30 s over ten attempts), alloy holds every request sent to it; its `Metered` answers them
+//!   at once with a connection error instead ([`TrackedWs`]), so the round moves on to the next
+//!   endpoint rather than waiting out the request bound, which callers often cut shorter.
 //!
 //! [`connect_endpoints`] probes every URL first (chain id, [`PROBE_TIMEOUT`]) and leaves out the
 //! ones on another chain.
 
 use std::collections::HashSet;
 use std::fmt;
+use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use alloy::primitives::U64;
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use alloy::pubsub::{PubSubConnect, PubSubFrontend};
+use alloy::pubsub::{ConnectionHandle, PubSubConnect, PubSubFrontend};
 use alloy::rpc::client::RpcClient;
 use alloy::rpc::json_rpc::{RequestPacket, ResponsePacket};
 use alloy::signers::local::PrivateKeySigner;
@@ -44,7 +50,9 @@ use alloy::transports::layers::{
     FallbackLayer, RateLimitRetryPolicy, RetryBackoffLayer, RetryPolicy,
 };
 use alloy::transports::ws::WsConnect;
-use alloy::transports::{BoxTransport, RpcError, TransportError, TransportErrorKind, TransportFut};
+use alloy::transports::{
+    BoxTransport, RpcError, TransportError, TransportErrorKind, TransportFut, TransportResult,
+};
 use tower::{Layer, Service};
 
 use crate::client::L1_REQUEST_TIMEOUT;
@@ -500,8 +508,12 @@ impl EndpointTransport {
         metrics: Option<L1Metrics>,
         connect_timeout: Duration,
     ) -> Result<Self, (Endpoint, String)> {
-        let (inner, pubsub) = if endpoint.is_ws() {
-            let connect = WsConnect::new(endpoint.url.as_str());
+        let ws_up = endpoint.is_ws().then(|| Arc::new(AtomicBool::new(false)));
+        let (inner, pubsub) = if let Some(up) = &ws_up {
+            let connect = TrackedWs {
+                inner: WsConnect::new(endpoint.url.as_str()),
+                up: up.clone(),
+            };
             let frontend = match tokio::time::timeout(connect_timeout, connect.into_service()).await
             {
                 Ok(Ok(f)) => f,
@@ -525,6 +537,7 @@ impl EndpointTransport {
             endpoint: Arc::from(endpoint.label.as_str()),
             metrics,
             timeout: L1_REQUEST_TIMEOUT,
+            ws_up,
         });
         Ok(Self {
             endpoint,
@@ -697,6 +710,39 @@ struct Metered {
     endpoint: Arc<str>,
     metrics: Option<L1Metrics>,
     timeout: Duration,
+    /// A ws endpoint's connection state (see [`TrackedWs`]).
+    ws_up: Option<Arc<AtomicBool>>,
+}
+
+/// alloy's ws connector, telling whether its connection is up. alloy's pubsub service calls
+/// `try_reconnect` as soon as the connection drops and again after each backoff until it is
+/// back, and meanwhile holds every request; [`Metered`] reads the flag to refuse requests at
+/// once instead.
+#[derive(Clone)]
+struct TrackedWs {
+    inner: WsConnect,
+    up: Arc<AtomicBool>,
+}
+
+impl PubSubConnect for TrackedWs {
+    fn is_local(&self) -> bool {
+        self.inner.is_local()
+    }
+
+    fn connect(&self) -> impl Future<Output = TransportResult<ConnectionHandle>> + Send {
+        let (inner, up) = (self.inner.clone(), self.up.clone());
+        async move {
+            let connected = inner.connect().await;
+            up.store(connected.is_ok(), Ordering::Relaxed);
+            connected
+        }
+    }
+
+    fn try_reconnect(&self) -> impl Future<Output = TransportResult<ConnectionHandle>> + Send {
+        // Called when the connection is lost: down until an attempt succeeds.
+        self.up.store(false, Ordering::Relaxed);
+        self.connect()
+    }
 }
 
 impl Service<RequestPacket> for Metered {
@@ -713,15 +759,27 @@ impl Service<RequestPacket> for Metered {
         let endpoint = self.endpoint.clone();
         let metrics = self.metrics.clone();
         let timeout = self.timeout;
+        let ws_down = self
+            .ws_up
+            .as_ref()
+            .is_some_and(|up| !up.load(Ordering::Relaxed));
         Box::pin(async move {
             let started = Instant::now();
-            let result = match tokio::time::timeout(timeout, inner.call(request)).await {
-                Ok(result) => result,
-                Err(_) => Err(TransportErrorKind::custom(EndpointFailure {
+            let result = if ws_down {
+                Err(TransportErrorKind::custom(EndpointFailure {
                     endpoint: endpoint.to_string(),
-                    kind: ErrorKind::timeout,
-                    message: format!("no answer within {timeout:?}"),
-                })),
+                    kind: ErrorKind::connection,
+                    message: "the ws connection is down (reconnecting)".to_owned(),
+                }))
+            } else {
+                match tokio::time::timeout(timeout, inner.call(request)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(TransportErrorKind::custom(EndpointFailure {
+                        endpoint: endpoint.to_string(),
+                        kind: ErrorKind::timeout,
+                        message: format!("no answer within {timeout:?}"),
+                    })),
+                }
             };
             let outcome = match &result {
                 Ok(answer) => answer.as_error().map(|_| ErrorKind::rpc),

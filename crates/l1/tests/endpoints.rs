@@ -447,3 +447,182 @@ async fn subscriptions_go_to_the_ws_url_of_the_list() {
     })
     .await
 }
+
+/// Waits (at most 30 s) until `done` holds.
+async fn until(mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "condition not met within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_ws_subscription_through_the_proxy_resubscribes_after_its_connection_is_dropped() {
+    bounded(90, async {
+        let chain = chain().await;
+        let p = proxy(&chain, 11).await;
+        let client = args(&[&p.ws_url()], &chain)
+            .connect_with_metrics(None, &L1Metrics::new())
+            .await
+            .expect("anvil's ws endpoint answers through the proxy");
+        let mut blocks = client
+            .provider()
+            .subscribe_blocks()
+            .await
+            .expect("eth_subscribe through the proxy")
+            .into_stream();
+        chain.mine().await.expect("mined");
+        let first = tokio::time::timeout(Duration::from_secs(10), blocks.next())
+            .await
+            .expect("new head in time")
+            .expect("stream open");
+        let (latest, _) = chain.latest_block().await.expect("latest");
+        assert_eq!(first.number, latest);
+        let stats = p.stats();
+        assert_eq!(stats.ws_connections, 1);
+        assert!(
+            stats.ws_frames >= 3,
+            "answers and a notification: {stats:?}"
+        );
+
+        // The proxy drops the connection (no close frame): alloy's ws backend connects again
+        // through it and re-subscribes, and the same stream goes on.
+        p.drop_connections();
+        until(|| p.stats().ws_connections >= 2).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let next = loop {
+            assert!(
+                Instant::now() < deadline,
+                "no new head within 30 s of the reconnection"
+            );
+            chain.mine().await.expect("mined");
+            if let Ok(Some(header)) =
+                tokio::time::timeout(Duration::from_secs(2), blocks.next()).await
+            {
+                break header;
+            }
+        };
+        assert!(
+            next.number > first.number,
+            "{} then {}",
+            first.number,
+            next.number
+        );
+        client
+            .latest_l1_block()
+            .await
+            .expect("requests go over the new connection");
+    })
+    .await
+}
+
+#[tokio::test]
+async fn ws_faults_delay_each_message_and_down_refuses_the_connection() {
+    bounded(90, async {
+        let chain = chain().await;
+        let p = proxy(&chain, 12).await;
+        let client = args(&[&p.ws_url()], &chain)
+            .connect_with_metrics(None, &L1Metrics::new())
+            .await
+            .expect("anvil's ws endpoint answers through the proxy");
+        p.set_faults(Faults {
+            latency: Duration::from_millis(400),
+            ..Faults::default()
+        });
+        let started = Instant::now();
+        client.latest_l1_block().await.expect("answered, late");
+        assert!(
+            started.elapsed() >= Duration::from_millis(400),
+            "the answer was held back: {:?}",
+            started.elapsed()
+        );
+        p.set_faults(Faults::default());
+
+        // Down: a new ws connection is refused, so a role with only this URL cannot start.
+        p.set_down(true);
+        let err = args(&[&p.ws_url()], &chain)
+            .connect_with_metrics(None, &L1Metrics::new())
+            .await
+            .expect_err("the ws URL is refused");
+        assert!(err.to_string().contains("ws"), "{err}");
+        // Up again on the same port (the proxy listens again a moment later): it connects.
+        p.set_down(false);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while let Err(err) = args(&[&p.ws_url()], &chain)
+            .connect_with_metrics(None, &L1Metrics::new())
+            .await
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the ws URL is still refused: {err}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        // A refused upgrade (429 to the handshake) is a failed connection too.
+        p.set_faults(Faults {
+            rate_limit_next: 1,
+            ..Faults::default()
+        });
+        let before = p.stats().ws_connections;
+        args(&[&p.ws_url()], &chain)
+            .connect_with_metrics(None, &L1Metrics::new())
+            .await
+            .expect_err("the handshake is answered 429");
+        assert_eq!(p.stats().ws_connections, before);
+        assert_eq!(p.stats().rate_limited, 1);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_ws_endpoint_whose_connection_is_gone_is_skipped_at_once() {
+    bounded(90, async {
+        let chain = chain().await;
+        let (a, b) = (proxy(&chain, 13).await, proxy(&chain, 14).await);
+        let metrics = L1Metrics::new();
+        let client = args(&[&a.ws_url(), &b.ws_url()], &chain)
+            .connect_with_metrics(None, &metrics)
+            .await
+            .expect("both ws endpoints answer");
+        // Take down whichever endpoint served the start-up reads: the ranked first one.
+        let (first, second) = if metrics.requests(&a.ws_url()) >= metrics.requests(&b.ws_url()) {
+            (&a, &b)
+        } else {
+            (&b, &a)
+        };
+        first.set_down(true);
+        // alloy's ws backend now reconnects to it with a growing backoff (minutes in all) and
+        // holds every request sent to it meanwhile. Callers bound their reads more tightly than
+        // the per-endpoint limit (the node: 5 s), so a held request would never fail over.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for _ in 0..5 {
+            let started = Instant::now();
+            tokio::time::timeout(Duration::from_secs(3), client.latest_l1_block())
+                .await
+                .expect("answered by the other endpoint, not held by the reconnecting one")
+                .expect("read");
+            assert!(started.elapsed() < Duration::from_secs(3));
+        }
+        assert!(metrics.requests(&second.ws_url()) >= 5);
+        assert!(metrics.errors(&first.ws_url(), ErrorKind::connection) >= 1);
+
+        // Back up, and the other one down: alloy reconnected (its next attempt, 3 s after the
+        // first), and the first endpoint serves again.
+        first.set_down(false);
+        second.set_down(true);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !matches!(
+            tokio::time::timeout(Duration::from_secs(3), client.latest_l1_block()).await,
+            Ok(Ok(_))
+        ) {
+            assert!(
+                Instant::now() < deadline,
+                "the first endpoint did not serve again"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    })
+    .await
+}

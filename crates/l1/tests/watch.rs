@@ -1,4 +1,5 @@
-//! Live `ProofRightClaimed` streams: ws subscription and polled HTTP filter.
+//! Live `ProofRightClaimed` streams: ws subscription (also through the L1-fault proxy, across a
+//! dropped connection) and polled HTTP filter.
 
 // Helpers outside #[test] fns unwrap too: this is a test crate.
 #![allow(clippy::unwrap_used)]
@@ -10,6 +11,7 @@ use std::time::Duration;
 use alloy::primitives::U256;
 use common::*;
 use epoch_rfq_l1::alloy;
+use epoch_rfq_l1::fault_proxy::FaultProxy;
 use epoch_rfq_l1::{Deployment, L1Client};
 use futures::StreamExt;
 
@@ -41,6 +43,45 @@ async fn claim_events_arrive_over_ws_and_http() {
             assert_eq!(e.bond_amount, U256::from(2_000));
             assert_eq!(e.at.tx_hash, tx.tx_hash);
         }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn claim_events_arrive_over_ws_after_the_proxy_drops_the_connection() {
+    bounded(90, async {
+        let w = world(false, 100_000).await;
+        let d: &Deployment = w.chain.deployment().unwrap();
+        let proxy = FaultProxy::start(&w.chain.url(), 1).await.unwrap();
+        let ws = L1Client::from_deployment(&proxy.ws_url(), d, None)
+            .await
+            .unwrap();
+        // The prover's wake-up stream, subscribed through the proxy.
+        let mut stream = ws.watch_proof_right_claimed().await.unwrap();
+
+        // The proxy drops the connection; alloy's ws backend connects again and re-subscribes.
+        proxy.drop_connections();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while proxy.stats().ws_connections < 2 {
+            assert!(tokio::time::Instant::now() < deadline, "no reconnection");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Requests queue behind the re-subscription on the new connection: once one is
+        // answered, the subscription is in place again.
+        ws.latest_l1_block().await.unwrap();
+
+        w.propose_in(&[(1, 10)]).await;
+        w.chain.advance_to_slot(4).await.unwrap();
+        let range = w.a.epoch_range(0).await.unwrap();
+        let prover = w.prover.sender().unwrap();
+        let q = w.sign(w.fields(&range, prover, 100, 2_000), &w.prover_key);
+        let tx = w.a.claim_epoch_proof_right(&q).await.unwrap();
+        let e = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("the claim arrives on the re-subscribed stream")
+            .expect("stream open");
+        assert_eq!((e.epoch, e.prover), (0, prover));
+        assert_eq!(e.at.tx_hash, tx.tx_hash);
     })
     .await
 }

@@ -55,7 +55,7 @@ pub struct ChaosArgs {
 pub async fn run(args: ChaosArgs) -> Result<()> {
     if args.list {
         for p in Profile::ALL {
-            println!("{:<20} {}", p.name(), p.describe());
+            println!("{:<26} {}", p.name(), p.describe());
         }
         return Ok(());
     }
@@ -111,7 +111,9 @@ async fn run_profile(
     options.print = false;
     options.polling_interval = Duration::from_millis(500);
     options.l1_fault_proxies = profile.proxies();
+    options.l1_fault_proxies_ws = profile.ws();
     options.l1_confirmations = profile.confirmations();
+    profile.configure(&mut options);
     let sandbox = Sandbox::start(options).await?;
     let time = sandbox.deployment().time();
     let (_, now) = sandbox.chain().latest_block().await?;

@@ -48,7 +48,7 @@ impl Row {
     /// The column names, aligned like [`Self::line`].
     pub fn header() -> String {
         format!(
-            "{:<20} {:>6} {:>6} {:>7} {:>7} {:>6} {:>6} {:>7} {:>10} {:>5} {:>8} {:>9} {:>8}",
+            "{:<26} {:>6} {:>6} {:>7} {:>7} {:>6} {:>6} {:>7} {:>10} {:>5} {:>8} {:>9} {:>8}",
             "profile",
             "epochs",
             "quoted",
@@ -68,7 +68,7 @@ impl Row {
     /// One aligned line.
     pub fn line(&self) -> String {
         format!(
-            "{:<20} {:>6} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7} {:>10} {:>5} {:>8} {:>9} {:>8}",
+            "{:<26} {:>6} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7} {:>10} {:>5} {:>8} {:>9} {:>8}",
             self.profile.name(),
             self.epochs,
             self.quoted,
@@ -151,8 +151,8 @@ pub async fn measure(
         .l1
         .transactions_total(TxEvent::abandoned);
     for prover in sandbox.provers() {
-        replacements += prover.metrics.l1.transactions_total(TxEvent::replaced);
-        abandoned += prover.metrics.l1.transactions_total(TxEvent::abandoned);
+        replacements += prover.l1_transactions(TxEvent::replaced).await?;
+        abandoned += prover.l1_transactions(TxEvent::abandoned).await?;
     }
     Ok(Row {
         profile,

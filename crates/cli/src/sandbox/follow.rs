@@ -5,20 +5,30 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use alloy_primitives::Address;
+use alloy_primitives::{Address, B256};
 use anyhow::Result;
 use epoch_rfq_l1::L1Client;
-use epoch_rfq_node::NodeService;
+use epoch_rfq_node::{NodeClient, NodeService};
+use epoch_rfq_quote::EpochProofQuote;
 use tokio::sync::watch;
 
 use super::events::{Hub, SandboxEvent};
+
+/// Where the watcher reads the node's pool.
+pub(super) enum PoolView {
+    /// The node runs in this process.
+    Local(NodeService),
+    /// The node is a child process: `node_getEpochProofQuotes` (it may be frozen, so each read
+    /// is short and a failed one is tried again next round).
+    Remote(NodeClient),
+}
 
 /// Follows L1 (the slot for the console, completed epochs, the Rollup's `ProofRightClaimed`,
 /// `EpochProven`, `BondSlashed` and `PrunedPending` events) and the node's pool (each quote once, when it
 /// arrives), in one loop so that an epoch's completion is shown before its quotes.
 pub(super) async fn watch(
     l1: L1Client,
-    node: NodeService,
+    node: PoolView,
     slash_recipient: Address,
     hub: Arc<Hub>,
     mut stopped: watch::Receiver<bool>,
@@ -40,7 +50,26 @@ pub(super) async fn watch(
         {
             tracing::debug!(error = %e, "sandbox L1 watcher: read failed; retrying");
         }
-        watch_pool_once(&node, &hub, &mut seen_quotes);
+        let chain_id = l1.chain_id();
+        match &node {
+            PoolView::Local(node) => watch_pool_once(node, &hub, &mut seen_quotes),
+            PoolView::Remote(client) => {
+                // The quotes of the epochs in (or just past) their claim phase.
+                let current = last_epoch.unwrap_or_default();
+                for epoch in [current.saturating_sub(1), current.saturating_sub(2)] {
+                    let read = tokio::time::timeout(
+                        Duration::from_millis(500),
+                        client.get_epoch_proof_quotes(epoch),
+                    )
+                    .await;
+                    if let Ok(Ok(quotes)) = read {
+                        for q in &quotes {
+                            show_quote(epoch, q, chain_id, &hub, &mut seen_quotes);
+                        }
+                    }
+                }
+            }
+        }
         tokio::select! {
             _ = stopped.wait_for(|s| *s) => return,
             () = tokio::time::sleep(Duration::from_millis(250)) => {}
@@ -148,11 +177,7 @@ pub(super) async fn watch_l1_once(
 }
 
 /// Shows each quote once when it reaches the node's pool.
-pub(super) fn watch_pool_once(
-    node: &NodeService,
-    hub: &Hub,
-    seen: &mut HashSet<epoch_rfq_quote::QuoteId>,
-) {
+pub(super) fn watch_pool_once(node: &NodeService, hub: &Hub, seen: &mut HashSet<B256>) {
     let Some(snapshot) = node.snapshot() else {
         return;
     };
@@ -162,16 +187,27 @@ pub(super) fn watch_pool_once(
     ];
     for epoch in epochs.into_iter().flatten() {
         for q in node.quotes(epoch) {
-            if seen.insert(q.id()) {
-                let f = q.fields();
-                hub.emit(SandboxEvent::QuoteReceived {
-                    epoch,
-                    prover: f.prover,
-                    basis_point_fee: f.basis_point_fee,
-                    bond: f.bond_amount,
-                    valid_until_slot: f.valid_until_slot,
-                });
-            }
+            show_quote(epoch, q.quote(), q.chain_id(), hub, seen);
         }
+    }
+}
+
+/// Emits `QuoteReceived` for `quote` the first time it is seen.
+fn show_quote(
+    epoch: u64,
+    quote: &EpochProofQuote,
+    chain_id: u64,
+    hub: &Hub,
+    seen: &mut HashSet<B256>,
+) {
+    if seen.insert(quote.digest(chain_id)) {
+        let f = quote.fields();
+        hub.emit(SandboxEvent::QuoteReceived {
+            epoch,
+            prover: f.prover,
+            basis_point_fee: f.basis_point_fee,
+            bond: f.bond_amount,
+            valid_until_slot: f.valid_until_slot,
+        });
     }
 }

@@ -23,16 +23,21 @@
 mod events;
 mod follow;
 mod options;
+mod process;
 mod provers;
 mod run;
 
 pub use events::SandboxEvent;
-pub use options::{ProverPricing, ProverSpec, QuotePath, SandboxArgs, SandboxOptions};
+pub use options::{
+    ProverPricing, ProverSpec, QuotePath, RoleProcesses, SandboxArgs, SandboxOptions,
+};
+pub use process::RoleProcess;
 pub use provers::SandboxProver;
 pub use run::run;
 
 use events::{Hub, Names, short_addr};
-use follow::watch;
+use follow::{PoolView, watch};
+use process::free_port;
 use provers::{forward_proposer_events, start_prover};
 
 use std::fmt;
@@ -59,8 +64,10 @@ use prometheus_client::registry::Registry;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
+use crate::node_cmd::{NodeArgs, NodeHttpLimitArgs};
 use crate::p2p_args::P2pArgs;
-use crate::wiring::LocalPoolSource;
+use crate::role_flags;
+use crate::wiring::{LocalPoolSource, NodeApiSource};
 
 /// Dev account of the proposer (account 0 deploys and owns the fee token).
 const PROPOSER_ACCOUNT: usize = 1;
@@ -77,6 +84,9 @@ pub struct Sandbox {
     deployment: Deployment,
     reader: L1Client,
     node: Option<NodeHandle>,
+    /// The node when it runs as a child process.
+    node_process: Option<RoleProcess>,
+    node_url: String,
     node_p2p_addr: String,
     pricing_url: String,
     proposer_address: Address,
@@ -101,7 +111,7 @@ impl fmt::Debug for Sandbox {
 }
 
 /// Combines the node's pool with extra quotes (tests).
-struct Combined(LocalPoolSource, Arc<dyn QuoteSource>);
+struct Combined(Arc<dyn QuoteSource>, Arc<dyn QuoteSource>);
 
 impl QuoteSource for Combined {
     fn quotes_for_epoch(
@@ -181,7 +191,13 @@ impl Sandbox {
         } else {
             let urls = proxies
                 .iter()
-                .map(FaultProxy::url)
+                .map(|p| {
+                    if options.l1_fault_proxies_ws {
+                        p.ws_url()
+                    } else {
+                        p.url()
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(",");
             (urls.clone(), urls)
@@ -245,37 +261,51 @@ impl Sandbox {
 
         // The node, with gossip on 127.0.0.1.
         let node_dir = fresh_dir(&options.data_dir, "node")?;
-        let node_p2p = P2pArgs {
+        let node_p2p_args = P2pArgs {
             p2p_port: 0,
             p2p_listen_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
             p2p_bootstrap_nodes: String::new(),
             // Every participant is on 127.0.0.1.
             p2p_allow_private_addresses: true,
             ..P2pArgs::default()
-        }
-        .to_config(&node_dir, "node")?;
-        let (node_gossip, node_incoming) = P2pService::spawn(node_p2p)
-            .await
-            .context("starting the node's P2P")?;
-        let node_p2p_addr = node_multiaddr(&node_gossip).await?;
+        };
         let node_config = NodeConfig {
             http_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, options.node_port)),
             check_escrow: options.node_check_escrow,
             ..NodeConfig::default()
         };
-        let node = NodeService::spawn(
-            node_config,
-            Arc::new(L1ChainView::new(node_reader)),
-            Some((node_gossip, node_incoming)),
-        )
-        .await
-        .with_context(|| {
-            format!(
-                "starting the node on 127.0.0.1:{} (another sandbox or node running? try --node-port)",
-                options.node_port
+        let (node, node_process, node_url, node_p2p_addr) = if options.processes.node {
+            let (process, url, p2p_addr) = start_node_process(
+                &options,
+                node_config,
+                node_p2p_args,
+                &roles_l1,
+                deployment.contracts.rollup,
+                &node_dir,
             )
-        })?;
-        let node_url = node.url();
+            .await?;
+            (None, Some(process), url, p2p_addr)
+        } else {
+            let node_p2p = node_p2p_args.to_config(&node_dir, "node")?;
+            let (node_gossip, node_incoming) = P2pService::spawn(node_p2p)
+                .await
+                .context("starting the node's P2P")?;
+            let node_p2p_addr = node_multiaddr(&node_gossip).await?;
+            let node = NodeService::spawn(
+                node_config,
+                Arc::new(L1ChainView::new(node_reader)),
+                Some((node_gossip, node_incoming)),
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "starting the node on 127.0.0.1:{} (another sandbox or node running? try --node-port)",
+                    options.node_port
+                )
+            })?;
+            let url = node.url();
+            (Some(node), None, url, node_p2p_addr)
+        };
 
         // The provers, started together (each deposits into its escrow first).
         let mut starting = Vec::new();
@@ -314,10 +344,20 @@ impl Sandbox {
                 ..TxPolicy::default()
             })
             .with_metrics(proposer_metrics.l1.clone());
-        let pool = LocalPoolSource(node.service().clone());
+        let (pool, pool_view): (Arc<dyn QuoteSource>, PoolView) = match &node {
+            Some(node) => (
+                Arc::new(LocalPoolSource(node.service().clone())),
+                PoolView::Local(node.service().clone()),
+            ),
+            // Like `epoch-rfq proposer`: the node's JSON-RPC API.
+            None => (
+                Arc::new(NodeApiSource(remote_node_client(&node_url)?)),
+                PoolView::Remote(remote_node_client(&node_url)?),
+            ),
+        };
         let source: Arc<dyn QuoteSource> = match &options.extra_source {
             Some(extra) => Arc::new(Combined(pool, extra.clone())),
-            None => Arc::new(pool),
+            None => pool,
         };
         let (proposer_metrics_addr, metrics_task) = serve_metrics(Arc::new(registry), None).await?;
         tasks.push(metrics_task);
@@ -348,7 +388,7 @@ impl Sandbox {
         // The watcher: L1 events and the node's pool.
         tasks.push(tokio::spawn(watch(
             reader.clone(),
-            node.service().clone(),
+            pool_view,
             slash_recipient,
             hub.clone(),
             stopped.clone(),
@@ -359,7 +399,9 @@ impl Sandbox {
             proxies,
             deployment,
             reader,
-            node: Some(node),
+            node,
+            node_process,
+            node_url,
             node_p2p_addr,
             pricing_url,
             proposer_address: proposer_signer.address(),
@@ -438,12 +480,17 @@ impl Sandbox {
 
     /// The node's JSON-RPC URL.
     pub fn node_url(&self) -> Option<String> {
-        self.node.as_ref().map(NodeHandle::url)
+        Some(self.node_url.clone())
     }
 
-    /// The node (pool, metrics).
+    /// The node (pool, metrics), when it runs in this process.
     pub fn node(&self) -> Option<&NodeHandle> {
         self.node.as_ref()
+    }
+
+    /// The node's child process, when it runs as one ([`SandboxOptions::processes`]).
+    pub fn node_process(&self) -> Option<&RoleProcess> {
+        self.node_process.as_ref()
     }
 
     /// The proposer's address (the coinbase of every block).
@@ -557,6 +604,9 @@ impl Sandbox {
             }
         }
         for prover in &mut self.provers {
+            if let Some(process) = &prover.process {
+                process.stop(Duration::from_secs(5)).await;
+            }
             if let Some(handle) = prover.handle.take() {
                 let _ = tokio::time::timeout(Duration::from_secs(5), handle.stop()).await;
             }
@@ -566,6 +616,9 @@ impl Sandbox {
         }
         if let Some(node) = self.node.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), node.shutdown()).await;
+        }
+        if let Some(process) = &self.node_process {
+            process.stop(Duration::from_secs(5)).await;
         }
         for task in self.tasks.drain(..) {
             task.abort();
@@ -621,6 +674,74 @@ async fn serve_metrics(
         }
     });
     Ok((addr, task))
+}
+
+/// Starts the node as a child process with the settings the in-process node gets (`config`,
+/// `p2p`), on free ports; returns it, its JSON-RPC URL and its gossip multiaddr.
+async fn start_node_process(
+    options: &SandboxOptions,
+    config: NodeConfig,
+    mut p2p: P2pArgs,
+    l1_url: &str,
+    rollup: Address,
+    data_dir: &Path,
+) -> Result<(RoleProcess, String, String)> {
+    if !config.check_escrow {
+        bail!("a node run as a child process always checks escrows (node_check_escrow)");
+    }
+    let http_addr = match config.http_addr.port() {
+        0 => SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?)),
+        _ => config.http_addr,
+    };
+    p2p.p2p_port = free_port()?;
+    // The key is made here, so the peer id the provers bootstrap to is known before it starts.
+    let peer = p2p
+        .to_config(data_dir, "node")?
+        .keypair
+        .public()
+        .to_peer_id();
+    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let args = NodeArgs {
+        l1: epoch_rfq_l1::args::L1Args::new(l1_url, 31337, Some(rollup)),
+        http_addr,
+        http_limits: NodeHttpLimitArgs {
+            max_connections: config.max_connections,
+            max_connections_per_ip: config.max_connections_per_ip,
+            header_read_timeout_ms: millis(config.header_read_timeout),
+            idle_timeout_ms: millis(config.idle_timeout),
+            request_timeout_ms: millis(config.request_timeout),
+            max_body_bytes: config.max_body_bytes,
+        },
+        p2p_enabled: true,
+        p2p: p2p.clone(),
+        data_directory: data_dir.to_owned(),
+        rate_limit_per_sec: config.rate_limit_per_sec,
+        l1_refresh_ms: millis(config.refresh_interval),
+        l1_max_age_ms: config.l1_max_age.map_or(0, millis),
+        explorer_enabled: config.explorer_enabled,
+        history_epochs: config.history_epochs,
+        explorer_tx_url: None,
+    };
+    let process = RoleProcess::start(
+        "node",
+        &options.processes.binary()?,
+        role_flags::node_flags(&args),
+        Vec::new(),
+        data_dir.join("node.log"),
+        format!("http://{http_addr}/health"),
+    )
+    .await?;
+    let p2p_addr = format!("/ip4/127.0.0.1/tcp/{}/p2p/{peer}", p2p.p2p_port);
+    Ok((process, format!("http://{http_addr}/"), p2p_addr))
+}
+
+/// A client of a node in a child process: short timeouts, since the node may be frozen.
+fn remote_node_client(url: &str) -> Result<epoch_rfq_node::NodeClient> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .context("building an HTTP client")?;
+    Ok(epoch_rfq_node::NodeClient::with_client(http, url))
 }
 
 /// `/ip4/127.0.0.1/tcp/PORT/p2p/PEER` of the node's gossip (waits for the listener).

@@ -118,6 +118,8 @@ pub struct ProverSpec {
     pub minimum_escrow: U256,
     /// PROVER_TARGET_ESCROW_AMOUNT.
     pub target_escrow: U256,
+    /// PROVER_DEV_PROOF_DELAY_MS: how long its (dev) proving takes.
+    pub proof_delay_ms: u64,
 }
 
 impl ProverSpec {
@@ -131,6 +133,7 @@ impl ProverSpec {
             funds: U256::from(1_000_000_000u64),
             minimum_escrow: U256::from(100_000u64),
             target_escrow: U256::from(200_000u64),
+            proof_delay_ms: 0,
         }
     }
 
@@ -209,10 +212,48 @@ pub struct SandboxOptions {
     /// Print each event as one line on stdout.
     pub print: bool,
     /// L1-fault proxies between every role and anvil (0: the roles talk to anvil directly).
-    /// With N, every role's `ETHEREUM_HOSTS` lists the N proxies (http only).
+    /// With N, every role's `ETHEREUM_HOSTS` lists the N proxies (http, or ws with
+    /// [`Self::l1_fault_proxies_ws`]).
     pub l1_fault_proxies: usize,
+    /// List the proxies by their `ws://` URLs instead (the proxy relays both on one port).
+    pub l1_fault_proxies_ws: bool,
     /// `L1_CONFIRMATIONS` of every role (`None`: the default, 0 on anvil).
     pub l1_confirmations: Option<u64>,
+    /// Roles run as child processes instead of in this process.
+    pub processes: RoleProcesses,
+}
+
+/// Which roles the sandbox runs as child processes of the `epoch-rfq` binary (so that one can be
+/// frozen or killed alone); the others run in the sandbox's process.
+#[derive(Debug, Clone, Default)]
+pub struct RoleProcesses {
+    /// The node (the proposer then reads its quotes over JSON-RPC, like `epoch-rfq proposer`).
+    pub node: bool,
+    /// The provers of these names.
+    pub provers: Vec<String>,
+    /// The `epoch-rfq` binary (default: the running executable).
+    pub binary: Option<PathBuf>,
+}
+
+impl RoleProcesses {
+    /// Whether any role runs as a child process.
+    pub fn any(&self) -> bool {
+        self.node || !self.provers.is_empty()
+    }
+
+    /// Whether the prover `name` runs as a child process.
+    pub fn prover(&self, name: &str) -> bool {
+        self.provers.iter().any(|p| p == name)
+    }
+
+    /// The binary to start.
+    pub fn binary(&self) -> anyhow::Result<PathBuf> {
+        match &self.binary {
+            Some(path) => Ok(path.clone()),
+            None => std::env::current_exe()
+                .map_err(|e| anyhow::anyhow!("cannot find the epoch-rfq binary to start: {e}")),
+        }
+    }
 }
 
 impl fmt::Debug for SandboxOptions {
@@ -273,7 +314,9 @@ impl SandboxOptions {
             extra_source: None,
             print: true,
             l1_fault_proxies: 0,
+            l1_fault_proxies_ws: false,
             l1_confirmations: None,
+            processes: RoleProcesses::default(),
         }
     }
 
