@@ -15,6 +15,7 @@ pub mod proposer_cmd;
 pub mod prover_cmd;
 pub mod quote_cmd;
 pub mod sandbox;
+pub mod testbed;
 pub mod wiring;
 
 /// A runtime for the short commands that talk to L1 (the quote tools need none).
