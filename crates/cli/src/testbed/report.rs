@@ -148,8 +148,12 @@ impl Figures {
         }
     }
 
-    /// The targets missed, each as a sentence.
-    pub fn missed(&self) -> Vec<String> {
+    /// The targets missed, each as a sentence. `timed`: also the timed targets (p99, time to
+    /// every node after the heal); the quick run in the test suite only reports those, since on
+    /// a shared 2-core machine they measure the machine's load as much as the network (the
+    /// project's rule: speed is shown by figures printed, not by timed tests). It still requires
+    /// that every quote sent after the heal reached every node at all.
+    pub fn missed(&self, timed: bool) -> Vec<String> {
         let mut missed = Vec::new();
         let t = &self.total;
         for (phase, row) in &self.phases {
@@ -164,19 +168,26 @@ impl Figures {
             ));
         }
         match t.p(99.0) {
-            Some(p99) if p99 <= P99_TARGET_MS => {}
+            Some(p99) if p99 <= P99_TARGET_MS || !timed => {}
             Some(p99) => missed.push(format!("p99 {p99} ms > {P99_TARGET_MS} ms")),
             None => missed.push("no quote was delivered".into()),
+        }
+        let never = self.after_heal.iter().filter(|s| s.is_none()).count();
+        if never > 0 || self.after_heal.is_empty() {
+            missed.push(format!(
+                "after the partition healed, {never} of {} quotes never reached every node",
+                self.after_heal.len()
+            ));
         }
         let late = self
             .after_heal
             .iter()
-            .filter(|s| s.is_none_or(|ms| ms > self.heal_target_ms))
+            .filter(|s| s.is_some_and(|ms| ms > self.heal_target_ms))
             .count();
-        if late > 0 || self.after_heal.is_empty() {
+        if timed && late > 0 {
             missed.push(format!(
-                "after the partition healed, {late} of {} quotes did not reach every node \
-                 within 2 heartbeats ({} ms)",
+                "after the partition healed, {late} of {} quotes reached every node later than \
+                 2 heartbeats ({} ms)",
                 self.after_heal.len(),
                 self.heal_target_ms
             ));
@@ -334,13 +345,26 @@ pub fn markdown(m: &Measured, f: &Figures, args: &TestbedArgs) -> String {
         r.cut,
         r.unroutable
     );
-    let missed = f.missed();
-    if missed.is_empty() {
+    let _ = writeln!(
+        s,
+        "Load average of the machine (/proc/loadavg, 1/5/15 min) at the start: {}; at the end: \
+         {}.\n",
+        m.load.0, m.load.1
+    );
+    let timed = !args.quick;
+    let all = f.missed(true);
+    let enforced = f.missed(timed);
+    if all.is_empty() {
         let _ = writeln!(s, "Targets: all met.\n");
     } else {
         let _ = writeln!(s, "Targets missed:\n");
-        for m in missed {
-            let _ = writeln!(s, "- {m}");
+        for m in &all {
+            let note = if enforced.contains(m) {
+                ""
+            } else {
+                " (timed: reported, not enforced by --quick)"
+            };
+            let _ = writeln!(s, "- {m}{note}");
         }
         s.push('\n');
     }
