@@ -415,11 +415,25 @@ async fn orchestrate(
             peer_ids[&host]
         )
     };
+    // Each node bootstraps to two of the first five nodes, round robin: one or two bootstrap
+    // nodes for all would fill their inbound slots (three quarters of P2P_MAX_PEERS) at 50
+    // hosts, and a late prover could not get in. Discovery does the rest.
+    let seeds = plan.hosts.min(5);
+    let bootstrap_of = |host: usize| {
+        let mut picks = vec![
+            1 + host % seeds,
+            1 + (host + 1) % seeds,
+            1 + (host + 2) % seeds,
+        ];
+        picks.retain(|b| *b != host);
+        picks.dedup();
+        picks.truncate(2);
+        picks
+    };
     let bootstrap = |host: usize| {
-        [1usize, 2]
-            .iter()
-            .filter(|b| **b != host)
-            .map(|b| node_addr(*b))
+        bootstrap_of(host)
+            .into_iter()
+            .map(node_addr)
             .collect::<Vec<_>>()
             .join(",")
     };
@@ -495,7 +509,7 @@ async fn orchestrate(
                 ("P2P_LISTEN_ADDR", ip.to_string()),
                 (
                     "P2P_BOOTSTRAP_NODES",
-                    format!("{},{}", node_addr(host), node_addr(1)),
+                    format!("{},{}", node_addr(host), bootstrap(host)),
                 ),
                 ("P2P_ALLOW_PRIVATE_ADDRESSES", "true".to_owned()),
             ] {
@@ -646,7 +660,7 @@ async fn orchestrate(
             "--garbage-listen".into(),
             netns::host_addr(g).to_string(),
             "--garbage-bootstrap".into(),
-            format!("{},{}", node_addr(g), node_addr(1)),
+            format!("{},{}", node_addr(g), bootstrap(g)),
         ],
         env: vec![("RUST_LOG".into(), "warn".into())],
         log: data_dir.join(format!("h{g:02}/garbage.log")),

@@ -337,11 +337,12 @@ pub fn markdown(m: &Measured, f: &Figures, args: &TestbedArgs) -> String {
     let r = &m.router;
     let _ = writeln!(
         s,
-        "Link emulator: {} packets forwarded, {} lost ({:.2} %), {} dropped at the partition, {} \
-         unroutable.\n",
+        "Link emulator: {} packets forwarded; of {} on emulated links (host to host), {} lost \
+         ({:.2} %); {} dropped at the partition; {} unroutable.\n",
         r.forwarded,
+        r.emulated,
         r.lost,
-        100.0 * r.lost as f64 / (r.forwarded + r.lost).max(1) as f64,
+        100.0 * r.lost as f64 / r.emulated.max(1) as f64,
         r.cut,
         r.unroutable
     );
@@ -375,7 +376,12 @@ pub fn markdown(m: &Measured, f: &Figures, args: &TestbedArgs) -> String {
     let _ = writeln!(s, "```\n{}\n```", f.final_line());
     let _ = writeln!(
         s,
-        "\nCommand: `scripts/testbed{}{}`",
+        "\nCommand: `scripts/testbed{}{}{}`",
+        if cfg!(debug_assertions) {
+            ""
+        } else {
+            " --release"
+        },
         if args.quick { " --quick" } else { "" },
         args.hosts
             .map_or(String::new(), |h| format!(" --hosts {h}"))

@@ -43,6 +43,8 @@ pub struct LinkModel {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RouterStats {
     pub forwarded: u64,
+    /// Packets offered to emulated links (between two hosts, the control host's links aside).
+    pub emulated: u64,
     pub lost: u64,
     /// Dropped by a partition.
     pub cut: u64,
@@ -53,6 +55,7 @@ pub struct RouterStats {
 #[derive(Default)]
 struct Counters {
     forwarded: AtomicU64,
+    emulated: AtomicU64,
     lost: AtomicU64,
     cut: AtomicU64,
     unroutable: AtomicU64,
@@ -196,6 +199,7 @@ impl Router {
         let c = &self.shared.counters;
         RouterStats {
             forwarded: c.forwarded.load(Ordering::Relaxed),
+            emulated: c.emulated.load(Ordering::Relaxed),
             lost: c.lost.load(Ordering::Relaxed),
             cut: c.cut.load(Ordering::Relaxed),
             unroutable: c.unroutable.load(Ordering::Relaxed),
@@ -254,6 +258,9 @@ async fn read_host(src: usize, devices: Devices, shared: Arc<Shared>) {
             continue;
         }
         let emulated = src != 0 && dst != 0;
+        if emulated {
+            c.emulated.fetch_add(1, Ordering::Relaxed);
+        }
         if emulated && rng.unit() < shared.model.loss {
             c.lost.fetch_add(1, Ordering::Relaxed);
             continue;
