@@ -1,7 +1,8 @@
-//! The testbed's link emulator on real packets between two network namespaces: the one-way
+//! The testbed. Its link emulator on real packets between two network namespaces: the one-way
 //! delay is half the configured round-trip time, the loss rate is what was asked for, TCP over
 //! the link sees that loss as retransmits (and still delivers every byte), and a partition cuts
-//! the link until healed. Needs root (namespaces, TUN); without it the test says why and passes.
+//! the link until healed (needs root for namespaces and TUN; without it the test says why and
+//! passes). Its command line: `--help` names the options, bad values are refused.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -195,4 +196,49 @@ fn the_link_emulator_delays_loses_and_partitions_real_packets() {
         healed.len()
     );
     drop(router);
+}
+
+fn testbed_cmd(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_epoch-rfq"))
+        .arg("testbed")
+        .args(args)
+        .output()
+        .expect("running epoch-rfq testbed")
+}
+
+#[test]
+fn help_names_the_options_and_bad_values_are_refused() {
+    let help = testbed_cmd(&["--help"]);
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for option in [
+        "--quick",
+        "--hosts",
+        "--rtt-min-ms",
+        "--rtt-max-ms",
+        "--jitter-ms",
+        "--loss-percent",
+        "--seed",
+        "--data-dir",
+        "--report",
+    ] {
+        assert!(text.contains(option), "--help lacks {option}:\n{text}");
+    }
+    // The garbage publisher's flags are internal.
+    assert!(!text.contains("--publish-garbage"), "{text}");
+
+    let too_few = testbed_cmd(&["--hosts", "3"]);
+    assert!(!too_few.status.success());
+    assert!(
+        String::from_utf8_lossy(&too_few.stderr).contains("--hosts"),
+        "{}",
+        String::from_utf8_lossy(&too_few.stderr)
+    );
+    let bad_loss = testbed_cmd(&["--loss-percent", "150", "--hosts", "8"]);
+    assert!(!bad_loss.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad_loss.stderr).contains("--loss-percent"),
+        "{}",
+        String::from_utf8_lossy(&bad_loss.stderr)
+    );
 }
