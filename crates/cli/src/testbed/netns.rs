@@ -14,10 +14,9 @@ use anyhow::{Context, Result, bail};
 use nix::sched::{CloneFlags, setns};
 use tun_tap::{Iface, Mode};
 
-/// First 16 bits of every host's address: 10.77.0.0/24 (host 0 is the control host).
+/// The first three octets of every host's address: 10.77.0.0/24, host 0 (the control host) at
+/// .1, host N at .N+1 (`--hosts` is at most 200).
 pub const SUBNET: [u8; 3] = [10, 77, 0];
-/// Most hosts besides the control host (one /24, host numbers 1..=253 after the control host).
-pub const MAX_HOSTS: usize = 200;
 
 /// Why the testbed cannot run here (printed as the skip reason).
 #[derive(Debug, thiserror::Error)]
