@@ -31,16 +31,25 @@ pub async fn publish(listen: Ipv4Addr, bootstrap: &str, per_second: u32) -> Resu
     let mut rng = SplitMix(u64::from(u32::from(listen)));
     let mut tick = tokio::time::interval(Duration::from_secs(1) / per_second.max(1));
     let (mut published, mut refused) = (0u64, 0u64);
+    let mut last_error = String::new();
     loop {
         tick.tick().await;
         // A quote's wire size (302 bytes), random content: fails decoding at every receiver.
         let payload: Vec<u8> = (0..302).map(|_| rng.next_u64() as u8).collect();
         match handle.publish(payload).await {
             Ok(_) => published += 1,
-            Err(_) => refused += 1,
+            Err(e) => {
+                refused += 1;
+                last_error = e.to_string();
+            }
         }
-        if (published + refused) % 500 == 0 {
-            eprintln!("garbage: {published} published, {refused} refused (no peers)");
+        if (published + refused) % 250 == 0 {
+            let connected = handle.connected_peers().await.map_or(0, |p| p.len());
+            let mesh = handle.mesh_peers().await.map_or(0, |p| p.len());
+            eprintln!(
+                "garbage: {published} published, {refused} refused (last: {last_error}); \
+                 {connected} peers connected, {mesh} in its mesh"
+            );
         }
     }
 }

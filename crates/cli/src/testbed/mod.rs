@@ -319,6 +319,8 @@ pub struct Measured {
     pub started_ms: u64,
     /// `/proc/loadavg` at the start and at the end (the figures depend on the machine's load).
     pub load: (String, String),
+    /// Garbage messages the garbage host's gossip accepted for publishing.
+    pub garbage_published: u64,
 }
 
 fn loadavg() -> String {
@@ -660,9 +662,15 @@ async fn orchestrate(
             "--garbage-listen".into(),
             netns::host_addr(g).to_string(),
             "--garbage-bootstrap".into(),
-            format!("{},{}", node_addr(g), bootstrap(g)),
+            // Every node: at 50 hosts the nearest ones have their inbound slots (three quarters
+            // of P2P_MAX_PEERS) taken by then, as an attacker would find; it gets in wherever
+            // there is room.
+            (1..=plan.hosts)
+                .map(node_addr)
+                .collect::<Vec<_>>()
+                .join(","),
         ],
-        env: vec![("RUST_LOG".into(), "warn".into())],
+        env: vec![("RUST_LOG".into(), "info".into())],
         log: data_dir.join(format!("h{g:02}/garbage.log")),
     };
     net.others.push(garbage.start()?);
@@ -693,6 +701,16 @@ async fn orchestrate(
         }
         views.insert(host, per_epoch);
     }
+    // What the garbage host got out: the last status line of its log.
+    let garbage_log =
+        std::fs::read_to_string(data_dir.join(format!("h{g:02}/garbage.log"))).unwrap_or_default();
+    let garbage_published = garbage_log
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("garbage: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
     let measured = Measured {
         plan: plan.clone(),
         model,
@@ -707,8 +725,10 @@ async fn orchestrate(
         router: router.stats(),
         started_ms,
         load: (load_at_start, loadavg()),
+        garbage_published,
     };
-    let figures = report::Figures::compute(&measured);
+    let mut figures = report::Figures::compute(&measured);
+    figures.garbage_published = measured.garbage_published;
     std::fs::create_dir_all(report_dir)
         .with_context(|| format!("creating {}", report_dir.display()))?;
     // The raw data behind the report, for a closer look.
@@ -724,13 +744,13 @@ async fn orchestrate(
     println!("{}", figures.table());
     println!("report: {}", report_dir.join("report.md").display());
     println!("{}", figures.final_line());
-    let timed = !args.quick;
+    let strict = !args.quick;
     for m in figures.missed(true) {
-        if !figures.missed(timed).contains(&m) {
-            println!("  timed target missed (reported, not enforced by --quick): {m}");
+        if !figures.missed(strict).contains(&m) {
+            println!("  target missed (reported, not enforced by --quick): {m}");
         }
     }
-    let missed = figures.missed(timed);
+    let missed = figures.missed(strict);
     if !missed.is_empty() {
         bail!("target missed: {}", missed.join("; "));
     }

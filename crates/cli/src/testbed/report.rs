@@ -48,6 +48,8 @@ pub struct Figures {
     pub heal_target_ms: u64,
     /// (unix ms, node) of every first sighting, for the plots.
     pub sightings: Vec<(u64, usize)>,
+    /// Garbage messages published by the garbage host (0: the scenario did not happen).
+    pub garbage_published: u64,
 }
 
 impl Figures {
@@ -145,15 +147,16 @@ impl Figures {
             after_heal,
             heal_target_ms: 2 * m.heartbeat.as_millis() as u64,
             sightings,
+            garbage_published: m.garbage_published,
         }
     }
 
-    /// The targets missed, each as a sentence. `timed`: also the timed targets (p99, time to
-    /// every node after the heal); the quick run in the test suite only reports those, since on
-    /// a shared 2-core machine they measure the machine's load as much as the network (the
-    /// project's rule: speed is shown by figures printed, not by timed tests). It still requires
-    /// that every quote sent after the heal reached every node at all.
-    pub fn missed(&self, timed: bool) -> Vec<String> {
+    /// The targets missed, each as a sentence. `strict` (the full run): all of them. Without it
+    /// (`--quick`, in the test suite) the timed targets (p99, time to every node after the heal)
+    /// and the garbage host's presence are left out: on a shared 2-core machine the timed ones
+    /// measure the machine's load as much as the network (the project shows speed with printed
+    /// figures, not timed tests). Every quote sent after the heal must still reach every node.
+    pub fn missed(&self, strict: bool) -> Vec<String> {
         let mut missed = Vec::new();
         let t = &self.total;
         for (phase, row) in &self.phases {
@@ -168,7 +171,7 @@ impl Figures {
             ));
         }
         match t.p(99.0) {
-            Some(p99) if p99 <= P99_TARGET_MS || !timed => {}
+            Some(p99) if p99 <= P99_TARGET_MS || !strict => {}
             Some(p99) => missed.push(format!("p99 {p99} ms > {P99_TARGET_MS} ms")),
             None => missed.push("no quote was delivered".into()),
         }
@@ -184,13 +187,18 @@ impl Figures {
             .iter()
             .filter(|s| s.is_some_and(|ms| ms > self.heal_target_ms))
             .count();
-        if timed && late > 0 {
+        if strict && late > 0 {
             missed.push(format!(
                 "after the partition healed, {late} of {} quotes reached every node later than \
                  2 heartbeats ({} ms)",
                 self.after_heal.len(),
                 self.heal_target_ms
             ));
+        }
+        // Without a peer the scenario did not happen; the quick run reports it rather than fail
+        // the suite on the attacker's luck.
+        if strict && self.garbage_published == 0 {
+            missed.push("the garbage host published nothing (no peer took its messages)".into());
         }
         if t.claimable == 0 || t.cheapest < t.claimable {
             missed.push(format!(
@@ -334,6 +342,11 @@ pub fn markdown(m: &Measured, f: &Figures, args: &TestbedArgs) -> String {
             .join(", "),
         f.heal_target_ms
     );
+    let _ = writeln!(
+        s,
+        "Garbage host: {} messages published during its epochs.\n",
+        m.garbage_published
+    );
     let r = &m.router;
     let _ = writeln!(
         s,
@@ -352,9 +365,8 @@ pub fn markdown(m: &Measured, f: &Figures, args: &TestbedArgs) -> String {
          {}.\n",
         m.load.0, m.load.1
     );
-    let timed = !args.quick;
     let all = f.missed(true);
-    let enforced = f.missed(timed);
+    let enforced = f.missed(!args.quick);
     if all.is_empty() {
         let _ = writeln!(s, "Targets: all met.\n");
     } else {
@@ -363,7 +375,7 @@ pub fn markdown(m: &Measured, f: &Figures, args: &TestbedArgs) -> String {
             let note = if enforced.contains(m) {
                 ""
             } else {
-                " (timed: reported, not enforced by --quick)"
+                " (reported, not enforced by --quick)"
             };
             let _ = writeln!(s, "- {m}{note}");
         }
