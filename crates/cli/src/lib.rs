@@ -16,6 +16,7 @@ pub mod prover_cmd;
 pub mod quote_cmd;
 pub mod role_flags;
 pub mod sandbox;
+pub mod testbed;
 pub mod wiring;
 
 /// A runtime for the short commands that talk to L1 (the quote tools need none).

@@ -65,6 +65,10 @@ enum Command {
     /// prover) and print what each cost: epochs proven, bonds slashed, duplicate and replacement
     /// transactions.
     Chaos(Box<epoch_rfq::chaos::ChaosArgs>),
+    /// Run the network across many hosts (Linux network namespaces, as root) with emulated
+    /// latency, jitter and loss between them, through steady state, a partition, churn and a
+    /// garbage-publishing host; report quote propagation and claims.
+    Testbed(Box<epoch_rfq::testbed::TestbedArgs>),
     /// Sign, verify and decode epoch proof quotes.
     #[command(subcommand)]
     Quote(quote_cmd::QuoteCommand),
@@ -81,6 +85,8 @@ fn main() {
         Command::Sandbox(_) => "warn,epoch_rfq_prover::cost=info",
         // The table is the output; the roles' errors under faults are expected.
         Command::Chaos(_) => "error",
+        // Its own progress and figures are the output.
+        Command::Testbed(_) => "error",
         _ => "info",
     };
     init_logging(cli.log_format, default_level);
@@ -115,6 +121,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::PricingServer(args) => runtime()?.block_on(pricing_cmd::run(args)),
         Command::Sandbox(args) => multi_thread()?.block_on(sandbox::run(*args)),
         Command::Chaos(args) => multi_thread()?.block_on(epoch_rfq::chaos::run(*args)),
+        // Sets up namespaces before it builds its own runtime (inside one of them).
+        Command::Testbed(args) => epoch_rfq::testbed::run(*args),
         Command::Quote(command) => quote_cmd::run(command),
         Command::Deploy(args) => deploy_cmd::run(*args),
         Command::Escrow(args) => escrow_cmd::run(args),

@@ -139,9 +139,16 @@ pub struct TestChain {
 impl TestChain {
     /// Starts anvil on 127.0.0.1 with a free port.
     pub async fn start(opts: ChainOptions) -> HarnessResult<Self> {
+        Self::start_on("127.0.0.1", opts).await
+    }
+
+    /// Starts anvil listening on `host` (e.g. `0.0.0.0` inside a network namespace of its own,
+    /// where the testbed's hosts reach it) with a free port; this process still talks to it
+    /// over localhost.
+    pub async fn start_on(host: &str, opts: ChainOptions) -> HarnessResult<Self> {
         let path = find_anvil()?;
         let mut builder = Anvil::at(&path)
-            .host("127.0.0.1")
+            .host(host)
             .arg("--accounts")
             .arg(opts.accounts.to_string())
             .keep_stdout()
