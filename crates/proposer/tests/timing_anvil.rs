@@ -103,12 +103,13 @@ async fn events_until(
 #[tokio::test]
 async fn every_slot_gets_its_block_while_the_node_is_frozen_for_20_s() {
     bounded(90, async {
-        // Real time: 2-s slots, an L1 block every second; 4-slot epochs with a 2-slot claim
+        // Real time: 3-s slots, an L1 block every second (three chances per slot, so that a
+        // loaded test machine's hiccup does not cost a slot); 4-slot epochs with a 2-slot claim
         // phase, no quotes, so the RFQ asks the node in half the slots.
         let health = Health::new("proposer");
         let w = world(
             WorldOptions {
-                slot_duration: 2,
+                slot_duration: 3,
                 epoch_duration: 4,
                 claim_window: 2,
                 polling_interval: Duration::from_millis(200),
@@ -157,7 +158,7 @@ async fn every_slot_gets_its_block_while_the_node_is_frozen_for_20_s() {
                 _ => None,
             })
             .collect();
-        assert!(last_slot >= first_slot + 8, "{first_slot}..={last_slot}");
+        assert!(last_slot >= first_slot + 5, "{first_slot}..={last_slot}");
         for slot in first_slot..=last_slot {
             assert!(
                 proposed.contains(&slot),
