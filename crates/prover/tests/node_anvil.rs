@@ -725,11 +725,21 @@ async fn in_real_time_an_epoch_is_quoted_claimed_and_proven() {
             .approve(proposer.rollup_address(), U256::MAX)
             .await
             .unwrap();
-        let block = proposer
-            .propose(U256::from(4), U256::from(50_000), [9u8; 32].into())
-            .await
-            .expect("propose in epoch 0")
-            .block;
+        // In the last second of a slot the sender refuses to propose (the next block, by a dev
+        // chain's assumed 1-s interval, would be in the next slot) before anything is sent: the
+        // next slot is then tried.
+        let block = loop {
+            match proposer
+                .propose(U256::from(4), U256::from(50_000), [9u8; 32].into())
+                .await
+            {
+                Ok(proposed) => break proposed.block,
+                Err(epoch_rfq_l1::L1Error::TooLate { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => panic!("propose in epoch 0: {e}"),
+            }
+        };
         assert_eq!(time.epoch_of_slot(block.slot), 0);
 
         let mut settings = settings();
