@@ -497,26 +497,10 @@ impl QuotePool {
     /// (a replacement only has to beat a *live* quote of the same prover, SPEC §6.4).
     pub fn remove_expired(&self, current_slot: u64) -> usize {
         let slot = U256::from(current_slot);
-        let mut inner = self.inner.write();
-        let mut removed = Vec::new();
-        inner.epochs.retain(|_, eq| {
-            let dead: Vec<RankKey> = eq
-                .ranked
-                .iter()
-                .filter(|(_, q)| q.fields().valid_until_slot < slot)
-                .map(|(k, _)| *k)
-                .collect();
-            if !dead.is_empty() {
-                removed.extend(dead.iter().filter_map(|k| eq.remove_key(k)));
-                eq.refresh_best();
-            }
-            !eq.ranked.is_empty()
-        });
-        inner.len -= removed.len();
-        inner.stats.expired += removed.len() as u64;
-        drop(inner);
-        // The quotes are freed after the lock is released.
-        removed.len()
+        self.remove_where(
+            |q| q.fields().valid_until_slot < slot,
+            |stats| &mut stats.expired,
+        )
     }
 
     /// Keeps only the quotes for which `valid` holds; returns how many were removed. The node
@@ -524,23 +508,33 @@ impl QuotePool {
     /// quote the chain no longer matches (a reorg changed its epoch's blocks or fees, or took
     /// the epoch's end back out) stops being served.
     pub fn retain_valid(&self, mut valid: impl FnMut(&VerifiedQuote) -> bool) -> usize {
+        self.remove_where(|q| !valid(q), |stats| &mut stats.invalidated)
+    }
+
+    /// Removes every quote for which `dead` holds, counting them in the statistic `counter`
+    /// picks; returns how many.
+    fn remove_where(
+        &self,
+        mut dead: impl FnMut(&VerifiedQuote) -> bool,
+        counter: impl FnOnce(&mut PoolStats) -> &mut u64,
+    ) -> usize {
         let mut inner = self.inner.write();
         let mut removed = Vec::new();
         inner.epochs.retain(|_, eq| {
-            let dead: Vec<RankKey> = eq
+            let keys: Vec<RankKey> = eq
                 .ranked
                 .iter()
-                .filter(|(_, q)| !valid(q))
+                .filter(|(_, q)| dead(q))
                 .map(|(k, _)| *k)
                 .collect();
-            if !dead.is_empty() {
-                removed.extend(dead.iter().filter_map(|k| eq.remove_key(k)));
+            if !keys.is_empty() {
+                removed.extend(keys.iter().filter_map(|k| eq.remove_key(k)));
                 eq.refresh_best();
             }
             !eq.ranked.is_empty()
         });
         inner.len -= removed.len();
-        inner.stats.invalidated += removed.len() as u64;
+        *counter(&mut inner.stats) += removed.len() as u64;
         drop(inner);
         // The quotes are freed after the lock is released.
         removed.len()
