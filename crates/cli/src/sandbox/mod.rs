@@ -629,7 +629,7 @@ impl Sandbox {
 }
 
 /// Mints every `(account, amount)` in one go (one L1 block instead of one per mint).
-async fn mint_all(
+pub(crate) async fn mint_all(
     chain: &TestChain,
     deployment: &Deployment,
     funding: &[(Address, U256)],

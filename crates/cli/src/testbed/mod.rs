@@ -757,35 +757,17 @@ async fn orchestrate(
     Ok(())
 }
 
-/// Mints fee tokens to every account in one block.
+/// Mints fee tokens to every account in one block (the sandbox's minting).
 async fn mint(
     chain: &TestChain,
     deployment: &epoch_rfq_l1::Deployment,
     to: &[Address],
 ) -> Result<()> {
-    let provider = chain.wallet_provider(0)?;
-    let token = epoch_rfq_l1::bindings::FeeToken::new(deployment.contracts.fee_token, provider);
-    let mut pending = Vec::new();
-    for a in to {
-        pending.push(
-            token
-                .mint(*a, U256::from(1_000_000_000u64))
-                .send()
-                .await
-                .with_context(|| format!("minting to {a}"))?,
-        );
-    }
-    for tx in pending {
-        let receipt = tx
-            .with_timeout(Some(Duration::from_secs(30)))
-            .get_receipt()
-            .await
-            .context("waiting for a mint")?;
-        if !receipt.status() {
-            bail!("a mint reverted");
-        }
-    }
-    Ok(())
+    let funding: Vec<(Address, U256)> = to
+        .iter()
+        .map(|a| (*a, U256::from(1_000_000_000u64)))
+        .collect();
+    crate::sandbox::mint_all(chain, deployment, &funding).await
 }
 
 /// Fails when a role process exited on its own (its log says why).
