@@ -61,6 +61,10 @@ struct Net {
 async fn gossip_service(
     bootstrap: Option<&P2pHandle>,
 ) -> (P2pHandle, mpsc::Receiver<IncomingMessage>) {
+    // Printed if a wait times out (the mesh waits have flaked under CI).
+    epoch_rfq_testkit::capture_logs(
+        "libp2p_gossipsub=debug,libp2p_swarm=debug,epoch_rfq_p2p=debug",
+    );
     let mut config = P2pConfig::local(Keypair::generate_ed25519());
     // Faster mesh formation for the test.
     config.heartbeat_interval = Duration::from_millis(200);

@@ -333,3 +333,44 @@ async fn validation_pool_applies_back_pressure_and_counts_drops() {
     })
     .await;
 }
+
+/// Dials leave from a fresh ephemeral port, never from the listen port: binding an outgoing
+/// socket to the listen port can fail with `EADDRINUSE` for every dial (seen in full test-suite
+/// runs), and the node then never joins the mesh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dials_leave_from_an_ephemeral_port() {
+    bounded(async {
+        let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target_addr: epoch_rfq_p2p::Multiaddr =
+            format!("/ip4/127.0.0.1/tcp/{}", target.local_addr().unwrap().port())
+                .parse()
+                .unwrap();
+        // Both kinds of dial: a bootstrap peer and an explicit dial.
+        let bootstrap = target_addr
+            .clone()
+            .with(libp2p::multiaddr::Protocol::P2p(libp2p::PeerId::random()));
+        let a = spawn_node(vec![bootstrap]).await;
+        let listen_port = a
+            .addr
+            .iter()
+            .find_map(|p| match p {
+                libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+                _ => None,
+            })
+            .unwrap();
+        let (_, from) = target.accept().await.unwrap();
+        assert_ne!(
+            from.port(),
+            listen_port,
+            "the bootstrap dial used the listen port"
+        );
+        a.handle.dial(target_addr).await.unwrap();
+        let (_, from) = target.accept().await.unwrap();
+        assert_ne!(
+            from.port(),
+            listen_port,
+            "the explicit dial used the listen port"
+        );
+    })
+    .await;
+}

@@ -5,6 +5,7 @@
 //!   event a test is waiting for ([`next_event`]).
 //! * [`fs`]: [`TempDir`], a fresh directory removed when dropped.
 //! * [`net`]: [`free_port`] on 127.0.0.1.
+//! * [`logs`]: logs kept in memory ([`capture_logs`]) and printed when a wait times out.
 //! * [`keys`]: anvil's well-known dev keys and many deterministic non-anvil keys.
 //! * [`measure`]: latency percentiles and resident memory, as the bench binaries print them.
 //! * [`sample`]: the numbers of one fixed epoch to quote for (chain id, Rollup, blocks…).
@@ -20,11 +21,13 @@
 pub mod chain;
 pub mod fs;
 pub mod keys;
+pub mod logs;
 pub mod measure;
 pub mod net;
 pub mod sample;
 pub mod wait;
 
 pub use fs::TempDir;
+pub use logs::capture_logs;
 pub use net::free_port;
 pub use wait::{bounded, next_event, wait_until};

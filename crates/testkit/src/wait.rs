@@ -12,7 +12,10 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 pub async fn bounded<T>(secs: u64, body: impl Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(secs), body)
         .await
-        .unwrap_or_else(|_| panic!("test timed out after {secs} s"))
+        .unwrap_or_else(|_| {
+            crate::logs::dump_captured_logs();
+            panic!("test timed out after {secs} s")
+        })
 }
 
 /// Polls `cond` every [`POLL_INTERVAL`] until it is true; fails the test naming `what` after
@@ -24,6 +27,7 @@ pub async fn wait_until(what: &str, limit: Duration, mut cond: impl AsyncFnMut()
             return;
         }
         if tokio::time::Instant::now() >= deadline {
+            crate::logs::dump_captured_logs();
             panic!("timed out after {limit:?} waiting for: {what}");
         }
         tokio::time::sleep(POLL_INTERVAL).await;
