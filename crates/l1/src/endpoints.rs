@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! RpcClient ─ Router ─┬─ eth_subscribe ───────────────────────────────► Metered(ws frontend)
-//!                     └─ RetryBackoff(L1RetryPolicy) ─ Fallback(ranked) ─┬► Metered(endpoint 1)
-//!                                                                        └► Metered(endpoint 2) …
+//!                     └─ Retry(L1RetryPolicy) ─ Fallback(ranked) ─┬► Metered(endpoint 1)
+//!                                                                 └► Metered(endpoint 2) …
 //! ```
 //!
 //! * `Metered` (one per endpoint): bounds each request by [`L1_REQUEST_TIMEOUT`], classifies
@@ -16,9 +16,9 @@
 //!   until one answers: a dead endpoint costs one failed attempt, then drops to the end of the
 //!   ranking. (Methods not listed in [`SEQUENTIAL_METHODS`] go to all endpoints at once, alloy's
 //!   default.)
-//! * alloy's `RetryBackoffLayer` with [`L1RetryPolicy`] repeats the whole ranked round when it
-//!   failed with something transient (429, 5xx, connection refused/reset), up to
-//!   [`RETRY_ATTEMPTS`] times, waiting [`RETRY_BACKOFF`] or the server's `Retry-After`.
+//! * `Retry` ([`crate::retry`]) with [`L1RetryPolicy`] repeats the whole ranked round when it
+//!   failed with something transient (429, 5xx, connection refused/reset), per [`RETRY`]: up to
+//!   8 times, the waits doubling from 100 ms to 1.6 s, or the server's `Retry-After`.
 //! * `Router` sends `eth_subscribe` to the ws endpoint whose frontend the client holds for
 //!   subscriptions (the first healthy ws URL); alloy's ws backend reconnects and re-subscribes
 //!   by itself when that connection drops.
@@ -57,6 +57,7 @@ use tower::{Layer, Service};
 
 use crate::client::L1_REQUEST_TIMEOUT;
 use crate::metrics::{ErrorKind, L1Metrics};
+use crate::retry::{Backoff, RetryLayer};
 
 /// How long an endpoint has to answer `eth_chainId` (and, for ws, to accept the connection) at
 /// start before it is reported as not answering.
@@ -66,11 +67,15 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// before it is ranked after the others (syncing, stale, or not telling the truth).
 pub const MAX_HEAD_LAG: u64 = 16;
 
-/// How many times a call that failed transiently on every endpoint is retried.
-pub const RETRY_ATTEMPTS: u32 = 8;
-
-/// The wait before a retry when the server gave no `Retry-After`.
-pub const RETRY_BACKOFF: Duration = Duration::from_millis(300);
+/// How a call that failed transiently on every endpoint is retried when the server gave no
+/// `Retry-After`: 8 more rounds, waiting 100, 200, 400, 800 ms, then 1.6 s (each with jitter,
+/// between half and all of it); at most 7.9 s of waiting in all, after which the role's own
+/// loop takes over.
+pub const RETRY: Backoff = Backoff {
+    retries: 8,
+    first: Duration::from_millis(100),
+    max_step: Duration::from_millis(1600),
+};
 
 /// The longest `Retry-After` honoured; a longer one is cut to this (a role's tick is seconds).
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
@@ -572,14 +577,9 @@ fn assemble(transports: Vec<EndpointTransport>, signer: Option<PrivateKeySigner>
                 .map(|t| t.metered)
                 .collect::<Vec<_>>(),
         );
-    let retrying = RetryBackoffLayer::new_with_policy(
-        RETRY_ATTEMPTS,
-        u64::try_from(RETRY_BACKOFF.as_millis()).unwrap_or(u64::MAX),
-        // No compute-unit budget: rate limits are learnt from 429s and `Retry-After`.
-        u64::MAX,
-        L1RetryPolicy,
-    )
-    .layer(fallback);
+    // No compute-unit budget (alloy's CUPS throttle): rate limits are learnt from 429s and
+    // `Retry-After`.
+    let retrying = RetryLayer::new(L1RetryPolicy, RETRY).layer(fallback);
     let requests = BoxTransport::new(retrying);
     let client = match subscriptions {
         // The frontend handed to the builder is what `subscribe_*` use; requests (including
@@ -604,7 +604,7 @@ fn assemble(transports: Vec<EndpointTransport>, signer: Option<PrivateKeySigner>
     }
 }
 
-/// Which failures [`RETRY_ATTEMPTS`] retries: alloy's own (429, 503, "rate limit" JSON-RPC
+/// Which failures [`RETRY`] retries: alloy's own (429, 503, "rate limit" JSON-RPC
 /// errors, a null answer) plus every 5xx and connection refused/reset/closed. Not retried:
 /// timeouts (the endpoint is slow, the ranked round already tried the others, and a retry would
 /// double the wait) and JSON-RPC errors (reverts, bad parameters: the same again).

@@ -40,6 +40,7 @@ pub mod error;
 mod escrow;
 pub mod metrics;
 pub mod proof;
+pub mod retry;
 mod rollup;
 pub mod serde_util;
 pub mod txsend;

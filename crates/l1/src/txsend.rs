@@ -384,12 +384,12 @@ impl L1Client {
         Ok(parent.map_or(1, |p| latest_time.saturating_sub(p.header.timestamp).max(1)))
     }
 
-    /// Refuses to send when the next block would already be past `deadline`.
+    /// Refuses to send when the next block would already be past `deadline` (the caller counts
+    /// the abandon).
     async fn check_not_too_late(&self, call: &'static str, deadline: Deadline) -> Result<()> {
         let (latest, latest_time) = self.latest_l1_block().await?;
         let interval = self.block_interval(latest, latest_time).await?;
         if latest_time.saturating_add(interval) >= deadline.timestamp {
-            self.count(call, TxEvent::abandoned);
             return Err(L1Error::TooLate {
                 call,
                 what: deadline.what,
@@ -463,15 +463,31 @@ impl L1Client {
     {
         let from = self.signer_address(call)?;
         let builder = builder.from(from);
-        // Simulation: a revert here comes with its data, decoded before anything is signed.
-        builder
-            .call_raw()
-            .await
-            .map_err(|e| from_contract_error(call, e))?;
-        if let Some(deadline) = opts.deadline {
-            self.check_not_too_late(call, deadline).await?;
+        // The simulation, the deadline check and the fee estimate go out together (a deadline
+        // is often a slot's end: every round trip before the send counts).
+        let simulate = async {
+            // A revert here comes with its data, decoded before anything is signed.
+            builder
+                .call_raw()
+                .await
+                .map_err(|e| from_contract_error(call, e))
+        };
+        let in_time = async {
+            match opts.deadline {
+                Some(deadline) => self.check_not_too_late(call, deadline).await,
+                None => Ok(()),
+            }
+        };
+        let (simulated, in_time, fees) = tokio::join!(simulate, in_time, self.estimate_fees());
+        // In this order: a revert says more than lateness, lateness more than a fee read.
+        simulated?;
+        if let Err(e) = in_time {
+            if matches!(e, L1Error::TooLate { .. }) {
+                self.count(call, TxEvent::abandoned);
+            }
+            return Err(e);
         }
-        let mut fees = self.estimate_fees().await?;
+        let mut fees = fees?;
         let gas = match self.gas_limit {
             Some(gas) => gas,
             // With the fees it will be sent with: a node checks them against the next block's

@@ -333,28 +333,37 @@ impl Proposer {
         };
         report.slot = Some(slot);
 
-        let mut epoch = self.l1.epoch_to_prove_range().await?;
-        let mut claim = match epoch {
-            Some(_) => self.l1.proof_claim().await?,
-            None => None,
-        };
+        // The tick's reads do not depend on one another: they go out together, so the tick
+        // waits for the slowest instead of the sum (each costs a round trip to the provider, more
+        // under its rate limit, and the slot's transaction must go out early in the slot).
+        let l1 = &self.l1;
+        let (mut epoch, mut claim, owner, prune_due, pending) = tokio::try_join!(
+            l1.epoch_to_prove_range(),
+            l1.proof_claim(),
+            l1.proposer_at(slot),
+            l1.is_prune_due(),
+            l1.pending_block_number(),
+        )?;
         report.unclaimed = self.watch(epoch, slot).await?;
 
         // Only the slot's proposer may propose and claim (anyone when the set is empty).
-        let ours = self
-            .l1
-            .proposer_at(slot)
-            .await?
-            .is_none_or(|owner| owner == self.me);
-        let free = ours && self.slot_free(slot).await?;
+        let ours = owner.is_none_or(|owner| owner == self.me);
+        let (free, allowance) = if ours {
+            let rollup = self.l1.rollup_address();
+            let allowance =
+                async { Ok::<_, ProposerError>(self.l1.allowance(self.me, rollup).await?) };
+            tokio::try_join!(self.slot_free(slot, pending), allowance)?
+        } else {
+            (false, U256::ZERO)
+        };
 
         // When the slot's block goes out now, its `propose` prunes first (the Rollup does so when
         // a prune is due): one transaction instead of two, so that with L1 blocks of half a slot
         // the block still lands in its slot. Otherwise prune on its own.
         let mut pending_before_prune = None;
-        if self.l1.is_prune_due().await? {
+        if prune_due {
             if free {
-                pending_before_prune = Some(self.l1.pending_block_number().await?);
+                pending_before_prune = Some(pending);
             } else {
                 report.pruned = self.prune(epoch.map(|e| e.epoch)).await?;
                 if report.pruned {
@@ -372,7 +381,7 @@ impl Proposer {
         }
         let mut block = if free {
             let b = self.traffic.block_for_slot(slot);
-            self.ensure_allowance(b.total_fees).await?;
+            self.ensure_allowance(b.total_fees, allowance).await?;
             Some(b)
         } else {
             None
@@ -492,23 +501,21 @@ impl Proposer {
         }
     }
 
-    /// Whether the current slot has no block yet.
-    async fn slot_free(&self, slot: u64) -> Result<bool, ProposerError> {
-        let pending = self.l1.pending_block_number().await?;
+    /// Whether the current slot has no block yet (`pending`: the latest L2 block number).
+    async fn slot_free(&self, slot: u64, pending: u64) -> Result<bool, ProposerError> {
         if pending == 0 {
             return Ok(true);
         }
         Ok(self.l1.block(pending).await?.slot < slot)
     }
 
-    /// Approves the Rollup for `approval_blocks` blocks at the maximum fee when the allowance
-    /// does not cover `fees`.
-    async fn ensure_allowance(&self, fees: U256) -> Result<(), ProposerError> {
+    /// Approves the Rollup for `approval_blocks` blocks at the maximum fee when `allowance` (read
+    /// this tick) does not cover `fees`.
+    async fn ensure_allowance(&self, fees: U256, allowance: U256) -> Result<(), ProposerError> {
         if fees.is_zero() {
             return Ok(());
         }
         let rollup = self.l1.rollup_address();
-        let allowance = self.l1.allowance(self.me, rollup).await?;
         if allowance >= fees {
             return Ok(());
         }

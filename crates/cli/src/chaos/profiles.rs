@@ -81,11 +81,13 @@ impl Profile {
         Profile::ProverKill9,
     ];
 
-    /// What `--quick` runs. `rate-limited-30pct` was in it until 2026-12-03, when its short
-    /// two-epoch run left both epochs unclaimed in one of three runs (proposals and
-    /// proposeAndClaim abandoned at the slot's end under 429 retries); it stays in the full set
-    /// (4/4 claimed the same day) and is an open item until that is understood.
-    pub const QUICK: [Profile; 3] = [Profile::OneEndpointDead, Profile::FeeSpike, Profile::Reorgs];
+    /// What `--quick` runs.
+    pub const QUICK: [Profile; 4] = [
+        Profile::RateLimited,
+        Profile::OneEndpointDead,
+        Profile::FeeSpike,
+        Profile::Reorgs,
+    ];
 
     /// The name used by `--profile` and in the table.
     pub fn name(self) -> &'static str {
