@@ -49,6 +49,9 @@ pub enum TxEvent {
     reorged_out,
     /// Given up at its deadline.
     abandoned,
+    /// A zero-value self-transfer sent at a nonce below one of ours that no transaction held (a
+    /// cancel or an earlier transaction reorged out and forgotten), so ours can be mined.
+    gap_filled,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -133,7 +136,7 @@ impl L1Metrics {
         );
         registry.register(
             "epoch_rfq_l1_transactions",
-            "L1 transactions of this role by contract call and event (sent, replaced, rebroadcast, mined, reverted, reorged_out, abandoned)",
+            "L1 transactions of this role by contract call and event (sent, replaced, rebroadcast, mined, reverted, reorged_out, abandoned, gap_filled)",
             self.transactions.clone(),
         );
     }

@@ -43,6 +43,10 @@ pub const URGENT_BUMP_PERCENT: u128 = 50;
 /// The smallest raise any pool accepts as a replacement: +12.5%.
 const MIN_ACCEPTED_BUMP_PER_MILLE: u128 = 125;
 
+/// At most this many nonces are filled per check below one flight (a larger gap means
+/// something else is wrong; the next block's check goes on).
+const MAX_GAP_FILL: usize = 8;
+
 /// How transactions are priced, replaced and confirmed (`L1_MAX_FEE_PER_GAS_GWEI`,
 /// `L1_TX_REPLACE_AFTER_BLOCKS`, `L1_CONFIRMATIONS`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -753,6 +757,7 @@ impl L1Client {
                     urgent = blocks_left <= self.tx_policy.urgent_within_blocks();
                 }
                 self.rebroadcast_if_forgotten(flight).await?;
+                self.fill_nonce_gap(flight).await?;
                 let threshold = if urgent {
                     1
                 } else {
@@ -886,6 +891,58 @@ impl L1Client {
             }
             // Mined meanwhile ("nonce too low"), or known after all: the next poll sees it.
             Err(e) => tracing::debug!(call = flight.call, error = %e, "re-broadcast refused"),
+        }
+        Ok(())
+    }
+
+    /// Fills the nonces below the flight's that the node has no transaction for and that no
+    /// other flight of ours holds, with zero-value self-transfers: without them the flight's
+    /// transaction can never be mined. Such a gap is left by a transaction nobody follows any
+    /// more (the cancel of an abandoned flight, or a finished one) that a reorg took out and
+    /// the node forgot. The node's pending count stops at the first missing nonce, so a count
+    /// below the flight's nonce is a gap.
+    async fn fill_nonce_gap(&self, flight: &Flight<'_>) -> Result<()> {
+        let pending = self
+            .provider
+            .get_transaction_count(flight.from)
+            .pending()
+            .await
+            .map_err(|e| from_transport_error("eth_getTransactionCount", &e))?;
+        if pending >= flight.nonce {
+            return Ok(());
+        }
+        let held: BTreeSet<u64> = self.nonces.set().clone();
+        let missing: Vec<u64> = (pending..flight.nonce)
+            .filter(|n| !held.contains(n))
+            .take(MAX_GAP_FILL)
+            .collect();
+        if missing.is_empty() {
+            // Held by flights of ours: each re-broadcasts its own.
+            return Ok(());
+        }
+        let fees = self.estimate_fees().await?;
+        let request = TransactionRequest::default()
+            .from(flight.from)
+            .to(flight.from)
+            .value(U256::ZERO)
+            .with_gas_limit(21_000);
+        for nonce in missing {
+            match self.sign_and_send("gap", &request, nonce, fees).await {
+                Ok(hash) => {
+                    self.count(flight.call, TxEvent::gap_filled);
+                    tracing::warn!(
+                        call = flight.call,
+                        flight_nonce = flight.nonce,
+                        nonce,
+                        tx_hash = %hash,
+                        "nonce gap below our transaction (a transaction of ours reorged out and \
+                         forgotten): filled it with a zero-value self-transfer"
+                    );
+                }
+                // Filled meanwhile ("nonce too low", "already known", underpriced against a
+                // copy the node has after all): the next check sees.
+                Err(e) => tracing::debug!(nonce, error = %e, "nonce gap fill refused"),
+            }
         }
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! Transactions under a fee market, on a real anvil with mining under the test's control: a
 //! transaction stuck behind a base-fee spike is replaced with the same nonce, one dropped from
 //! the pool is sent again, one that cannot land before its deadline is abandoned, and with a
-//! confirmation depth a reorg that takes a transaction out is followed until it is deep again.
+//! confirmation depth a reorg that takes a transaction out is followed until it is deep again,
+//! and a nonce gap below a transaction (an earlier one of the account forgotten) is filled.
 
 // Helpers outside #[test] fns unwrap too: this is a test crate.
 #![allow(clippy::unwrap_used)]
@@ -210,6 +211,59 @@ async fn a_transaction_dropped_from_the_pool_is_sent_again() {
     assert_eq!(receipt.transaction_hash, seen.all()[0].tx_hash);
     assert!(w.metrics.transactions("approve", TxEvent::rebroadcast) >= 1);
     assert_eq!(w.metrics.transactions("approve", TxEvent::replaced), 0);
+}
+
+/// An earlier transaction of the account (a cancel nobody follows, reorged out) is forgotten
+/// while ours waits behind it: the sender fills the missing nonce, and ours is mined.
+#[tokio::test]
+async fn a_nonce_gap_below_a_transaction_is_filled() {
+    let w = world(policy(50, 0)).await;
+    w.chain.set_automine(false).await.unwrap();
+    let from = w.client.sender().unwrap();
+    let before = nonce(&w).await;
+    // The account's next nonce, taken by a transaction the sender does not follow.
+    let earlier = w
+        .chain
+        .provider()
+        .send_transaction(
+            alloy::rpc::types::TransactionRequest::default()
+                .from(from)
+                .to(from)
+                .value(U256::ZERO)
+                .nonce(before),
+        )
+        .await
+        .unwrap();
+    let earlier = *earlier.tx_hash();
+    let seen = Seen::default();
+    let opts = SendOptions {
+        observer: Some(&seen),
+        ..SendOptions::default()
+    };
+    let drive = async {
+        seen.wait_for(1).await;
+        assert_eq!(
+            seen.all()[0].nonce,
+            before + 1,
+            "ours went after the earlier one"
+        );
+        w.chain
+            .provider()
+            .anvil_drop_transaction(earlier)
+            .await
+            .unwrap();
+        for _ in 0..40 {
+            if allowance(&w).await == U256::from(7u64) {
+                break;
+            }
+            mine_blocks(&w, 1).await;
+        }
+    };
+    let (receipt, ()) = tokio::join!(approve(&w, 7, opts), drive);
+    receipt.expect("mined once the gap below it was filled");
+    assert_eq!(allowance(&w).await, U256::from(7u64));
+    assert_eq!(nonce(&w).await, before + 2, "the filler and ours");
+    assert!(w.metrics.transactions("approve", TxEvent::gap_filled) >= 1);
 }
 
 #[tokio::test]
