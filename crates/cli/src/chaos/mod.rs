@@ -24,7 +24,7 @@ pub use report::Row;
 /// `epoch-rfq chaos` arguments.
 #[derive(Debug, Clone, Args)]
 pub struct ChaosArgs {
-    /// Run the short profile set with short epochs (what the test suite runs, 7-11 minutes).
+    /// Run the short profile set with short epochs (what the test suite runs, 5-9 minutes).
     #[arg(long)]
     pub quick: bool,
 

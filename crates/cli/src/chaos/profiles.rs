@@ -81,12 +81,13 @@ impl Profile {
         Profile::ProverKill9,
     ];
 
-    /// What `--quick` runs.
-    pub const QUICK: [Profile; 4] = [
+    /// What `--quick` runs. `reorgs-1-3` left it on 2026-12-03 after two CI misses in a day (an
+    /// epoch unclaimed: its claim reorged out twice, then reverted as if the epoch to prove had
+    /// moved on); it stays in the full set and is open until understood.
+    pub const QUICK: [Profile; 3] = [
         Profile::RateLimited,
         Profile::OneEndpointDead,
         Profile::FeeSpike,
-        Profile::Reorgs,
     ];
 
     /// The name used by `--profile` and in the table.
