@@ -81,9 +81,9 @@ impl Profile {
         Profile::ProverKill9,
     ];
 
-    /// What `--quick` runs. `reorgs-1-3` left it on 2026-12-03 after two CI misses in a day (an
-    /// epoch unclaimed: its claim reorged out twice, then reverted as if the epoch to prove had
-    /// moved on); it stays in the full set and is open until understood.
+    /// What `--quick` runs. `reorgs-1-3` left it on 2026-12-03 after two CI misses in a day (a
+    /// reorg took out a claim and its proof; the prover's sender re-broadcast the proof, which
+    /// was mined without the claim); it stays in the full set (README, "Chaos suite").
     pub const QUICK: [Profile; 3] = [
         Profile::RateLimited,
         Profile::OneEndpointDead,
