@@ -46,9 +46,7 @@ use alloy::rpc::client::RpcClient;
 use alloy::rpc::json_rpc::{RequestPacket, ResponsePacket};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::Http;
-use alloy::transports::layers::{
-    FallbackLayer, RateLimitRetryPolicy, RetryBackoffLayer, RetryPolicy,
-};
+use alloy::transports::layers::{FallbackLayer, RateLimitRetryPolicy, RetryPolicy};
 use alloy::transports::ws::WsConnect;
 use alloy::transports::{
     BoxTransport, RpcError, TransportError, TransportErrorKind, TransportFut, TransportResult,
@@ -66,6 +64,13 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How far (in blocks) an endpoint's head may be behind the most advanced endpoint's at start
 /// before it is ranked after the others (syncing, stale, or not telling the truth).
 pub const MAX_HEAD_LAG: u64 = 16;
+
+/// How the start-up probe retries a rate-limited endpoint (within [`PROBE_TIMEOUT`]).
+const PROBE_RETRY: Backoff = Backoff {
+    retries: 3,
+    first: Duration::from_millis(200),
+    max_step: Duration::from_millis(200),
+};
 
 /// How a call that failed transiently on every endpoint is retried when the server gave no
 /// `Retry-After`: 8 more rounds, waiting 100, 200, 400, 800 ms, then 1.6 s (each with jitter,
@@ -435,7 +440,8 @@ async fn probe(
     // A rate-limited endpoint is alive: its 429s are retried here too (alloy's policy: 429,
     // 503), within the probe's time.
     let client = RpcClient::new(
-        RetryBackoffLayer::new(3, 200, u64::MAX).layer(transport.metered.clone()),
+        RetryLayer::new(RateLimitRetryPolicy::default(), PROBE_RETRY)
+            .layer(transport.metered.clone()),
         transport.is_local(),
     );
     let started = Instant::now();

@@ -180,6 +180,16 @@ impl std::fmt::Debug for SendOptions<'_> {
     }
 }
 
+/// A zero-value transfer from `from` to itself: what takes a nonce when its own transaction is
+/// given up (a cancel) or missing (a gap fill).
+fn self_transfer(from: Address) -> TransactionRequest {
+    TransactionRequest::default()
+        .from(from)
+        .to(from)
+        .value(U256::ZERO)
+        .with_gas_limit(21_000)
+}
+
 /// Whether a node refused a transaction because its max fee is below the base fee (geth, reth
 /// and anvil word it "max fee per gas less than block base fee"; some say "fee cap").
 fn below_base_fee(err: &L1Error) -> bool {
@@ -911,21 +921,19 @@ impl L1Client {
         if pending >= flight.nonce {
             return Ok(());
         }
-        let held: BTreeSet<u64> = self.nonces.set().clone();
-        let missing: Vec<u64> = (pending..flight.nonce)
-            .filter(|n| !held.contains(n))
-            .take(MAX_GAP_FILL)
-            .collect();
+        let missing: Vec<u64> = {
+            let held = self.nonces.set();
+            (pending..flight.nonce)
+                .filter(|n| !held.contains(n))
+                .take(MAX_GAP_FILL)
+                .collect()
+        };
         if missing.is_empty() {
             // Held by flights of ours: each re-broadcasts its own.
             return Ok(());
         }
         let fees = self.estimate_fees().await?;
-        let request = TransactionRequest::default()
-            .from(flight.from)
-            .to(flight.from)
-            .value(U256::ZERO)
-            .with_gas_limit(21_000);
+        let request = self_transfer(flight.from);
         for nonce in missing {
             match self.sign_and_send("gap", &request, nonce, fees).await {
                 Ok(hash) => {
@@ -1021,16 +1029,10 @@ impl L1Client {
             .fees
             .bumped(URGENT_BUMP_PERCENT, fresh, self.tx_policy.max_fee_per_gas);
         let cancelled = match cancel {
-            Some(fees) => {
-                let request = TransactionRequest::default()
-                    .from(flight.from)
-                    .to(flight.from)
-                    .value(U256::ZERO)
-                    .with_gas_limit(21_000);
-                self.sign_and_send("cancel", &request, flight.nonce, fees)
-                    .await
-                    .is_ok()
-            }
+            Some(fees) => self
+                .sign_and_send("cancel", &self_transfer(flight.from), flight.nonce, fees)
+                .await
+                .is_ok(),
             None => false,
         };
         tracing::error!(

@@ -118,6 +118,16 @@ async fn mine_blocks(w: &World, n: usize) {
     }
 }
 
+/// Mines one block at a time (at most 40) until the allowance is `amount`.
+async fn mine_until_allowance(w: &World, amount: u64) {
+    for _ in 0..40 {
+        if allowance(w).await == U256::from(amount) {
+            return;
+        }
+        mine_blocks(w, 1).await;
+    }
+}
+
 #[tokio::test]
 async fn a_transaction_stuck_behind_a_fee_spike_is_replaced_with_the_same_nonce() {
     let w = world(policy(2, 0)).await;
@@ -137,12 +147,7 @@ async fn a_transaction_stuck_behind_a_fee_spike_is_replaced_with_the_same_nonce(
             .anvil_set_next_block_base_fee_per_gas(first.fees.max_fee_per_gas * 10)
             .await
             .unwrap();
-        for _ in 0..40 {
-            if allowance(&w).await == U256::from(7u64) {
-                break;
-            }
-            mine_blocks(&w, 1).await;
-        }
+        mine_until_allowance(&w, 7).await;
     };
     let (receipt, ()) = tokio::join!(approve(&w, 7, opts), drive);
     let receipt = receipt.expect("mined after a replacement");
@@ -198,12 +203,7 @@ async fn a_transaction_dropped_from_the_pool_is_sent_again() {
                 .is_none(),
             "dropped"
         );
-        for _ in 0..40 {
-            if allowance(&w).await == U256::from(9u64) {
-                break;
-            }
-            mine_blocks(&w, 1).await;
-        }
+        mine_until_allowance(&w, 9).await;
     };
     let (receipt, ()) = tokio::join!(approve(&w, 9, opts), drive);
     let receipt = receipt.expect("mined after a re-broadcast");
@@ -252,12 +252,7 @@ async fn a_nonce_gap_below_a_transaction_is_filled() {
             .anvil_drop_transaction(earlier)
             .await
             .unwrap();
-        for _ in 0..40 {
-            if allowance(&w).await == U256::from(7u64) {
-                break;
-            }
-            mine_blocks(&w, 1).await;
-        }
+        mine_until_allowance(&w, 7).await;
     };
     let (receipt, ()) = tokio::join!(approve(&w, 7, opts), drive);
     receipt.expect("mined once the gap below it was filled");

@@ -8,12 +8,24 @@ mod common;
 
 use std::time::Duration;
 
-use alloy::primitives::U256;
+use alloy::primitives::{Address, U256};
 use common::*;
 use epoch_rfq_l1::alloy;
 use epoch_rfq_l1::fault_proxy::FaultProxy;
-use epoch_rfq_l1::{Deployment, L1Client};
+use epoch_rfq_l1::{Deployment, L1Client, TxOutcome};
 use futures::StreamExt;
+
+/// Proposes a block in slot 1, moves to epoch 0's claim phase and claims it (validator A, a
+/// 100-bps quote of the world's prover): the prover and the claim.
+async fn claim_epoch_zero(w: &World) -> (Address, TxOutcome) {
+    w.propose_in(&[(1, 10)]).await;
+    w.chain.advance_to_slot(4).await.unwrap();
+    let range = w.a.epoch_range(0).await.unwrap();
+    let prover = w.prover.sender().unwrap();
+    let q = w.sign(w.fields(&range, prover, 100, 2_000), &w.prover_key);
+    let tx = w.a.claim_epoch_proof_right(&q).await.unwrap();
+    (prover, tx)
+}
 
 #[tokio::test]
 async fn claim_events_arrive_over_ws_and_http() {
@@ -27,12 +39,7 @@ async fn claim_events_arrive_over_ws_and_http() {
         let mut ws_stream = ws.watch_proof_right_claimed().await.unwrap();
         let mut http_stream = http.watch_proof_right_claimed().await.unwrap();
 
-        w.propose_in(&[(1, 10)]).await;
-        w.chain.advance_to_slot(4).await.unwrap();
-        let range = w.a.epoch_range(0).await.unwrap();
-        let prover = w.prover.sender().unwrap();
-        let q = w.sign(w.fields(&range, prover, 100, 2_000), &w.prover_key);
-        let tx = w.a.claim_epoch_proof_right(&q).await.unwrap();
+        let (prover, tx) = claim_epoch_zero(&w).await;
 
         for stream in [&mut ws_stream, &mut http_stream] {
             let e = tokio::time::timeout(Duration::from_secs(10), stream.next())
@@ -70,12 +77,7 @@ async fn claim_events_arrive_over_ws_after_the_proxy_drops_the_connection() {
         // answered, the subscription is in place again.
         ws.latest_l1_block().await.unwrap();
 
-        w.propose_in(&[(1, 10)]).await;
-        w.chain.advance_to_slot(4).await.unwrap();
-        let range = w.a.epoch_range(0).await.unwrap();
-        let prover = w.prover.sender().unwrap();
-        let q = w.sign(w.fields(&range, prover, 100, 2_000), &w.prover_key);
-        let tx = w.a.claim_epoch_proof_right(&q).await.unwrap();
+        let (prover, tx) = claim_epoch_zero(&w).await;
         let e = tokio::time::timeout(Duration::from_secs(10), stream.next())
             .await
             .expect("the claim arrives on the re-subscribed stream")

@@ -62,9 +62,7 @@ async fn gossip_service(
     bootstrap: Option<&P2pHandle>,
 ) -> (P2pHandle, mpsc::Receiver<IncomingMessage>) {
     // Printed if a wait times out (the mesh waits have flaked under CI).
-    epoch_rfq_testkit::capture_logs(
-        "libp2p_gossipsub=debug,libp2p_swarm=debug,epoch_rfq_p2p=debug",
-    );
+    epoch_rfq_testkit::capture_logs(epoch_rfq_testkit::logs::P2P_LOG);
     let mut config = P2pConfig::local(Keypair::generate_ed25519());
     // Faster mesh formation for the test.
     config.heartbeat_interval = Duration::from_millis(200);

@@ -15,6 +15,10 @@ use std::{
 
 use tracing_subscriber::{EnvFilter, fmt::MakeWriter};
 
+/// The filter of the network tests (p2p and the node's gossip): gossipsub, the swarm
+/// (connections, dials) and our p2p service, at debug.
+pub const P2P_LOG: &str = "libp2p_gossipsub=debug,libp2p_swarm=debug,epoch_rfq_p2p=debug";
+
 /// Lines kept: the last few seconds of a busy two-node test at debug level.
 const KEPT_LINES: usize = 20_000;
 /// Lines printed when a wait fails (the newest ones).

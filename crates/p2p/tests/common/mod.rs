@@ -44,11 +44,8 @@ pub fn test_config(bootstrap: Vec<Multiaddr>) -> P2pConfig {
     config
 }
 
-/// What the p2p tests keep in memory, printed when a wait times out.
-pub const TEST_LOG: &str = "libp2p_gossipsub=debug,libp2p_swarm=debug,epoch_rfq_p2p=debug";
-
 pub async fn spawn_with(config: P2pConfig) -> Node {
-    epoch_rfq_testkit::capture_logs(TEST_LOG);
+    epoch_rfq_testkit::capture_logs(epoch_rfq_testkit::logs::P2P_LOG);
     let (handle, rx) = P2pService::spawn(config).await.expect("spawn node");
     let addr = dial_addr(&handle).await;
     Node { handle, rx, addr }
